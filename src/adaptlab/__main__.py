@@ -1,0 +1,5 @@
+import sys
+
+from adaptlab.cli import main
+
+sys.exit(main())

