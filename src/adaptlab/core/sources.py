@@ -150,10 +150,17 @@ def extract_member(archive: Path, member: str, dest: Path, sha256: str | None = 
     return dest
 
 
-def extract_tar_members(archive: Path, members: dict[str, Path]) -> dict[str, Path]:
-    """Extract named members (by path suffix) of a .tar.gz sdist to the given files; never runs anything."""
+def extract_tar_members(
+    archive: Path, members: dict[str, Path], sha256: dict[str, str] | None = None
+) -> dict[str, Path]:
+    """Extract named members (by path suffix) of a .tar.gz sdist to the given files; never runs anything.
+
+    ``sha256`` maps a member suffix to its expected hash; a member that does not match never reaches
+    its destination (it is hashed while streamed to a temp file and only then renamed into place).
+    """
     import tarfile
 
+    expected = sha256 or {}
     found: dict[str, Path] = {}
     with tarfile.open(archive, "r:*") as tf:
         for info in tf:
@@ -162,9 +169,20 @@ def extract_tar_members(archive: Path, members: dict[str, Path]) -> dict[str, Pa
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     src = tf.extractfile(info)
                     tmp_path = dest.with_name(f".part-{dest.name}")
-                    with src, open(tmp_path, "wb") as out:
-                        shutil.copyfileobj(src, out, CHUNK_BYTES)
-                    os.replace(tmp_path, dest)
+                    digest = hashlib.sha256()
+                    try:
+                        with src, open(tmp_path, "wb") as out:
+                            for block in iter(lambda: src.read(CHUNK_BYTES), b""):
+                                digest.update(block)
+                                out.write(block)
+                        if suffix in expected and digest.hexdigest() != expected[suffix]:
+                            raise AdaptlabError(
+                                f"sha256 mismatch for {info.name} in {archive.name}: "
+                                f"expected {expected[suffix]}, got {digest.hexdigest()}"
+                            )
+                        os.replace(tmp_path, dest)
+                    finally:
+                        tmp_path.unlink(missing_ok=True)
                     found[suffix] = dest
     missing = sorted(set(members) - set(found))
     if missing:
