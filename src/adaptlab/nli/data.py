@@ -268,7 +268,7 @@ def hub_unreachable_reason(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> str | None
 
     thread = threading.Thread(target=probe, daemon=True)
     thread.start()
-    thread.join(timeout_s + 1.0)
+    thread.join(timeout_s * 1.5)  # grace for a DNS lookup, which the socket timeout does not bound
     if thread.is_alive():
         return f"no answer from {endpoint} within {timeout_s:g} s"
     if "error" in outcome:
