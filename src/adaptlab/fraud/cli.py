@@ -1,8 +1,110 @@
-"""`adaptlab fraud ...` sub-commands."""
+"""`adaptlab fraud ...` sub-commands: analyze, run, score. Parsing only; the work is in study.py."""
 
 from __future__ import annotations
 
+import argparse
+import sys
+from pathlib import Path
+
+from adaptlab.errors import AdaptlabError
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("fraud", help="the fraud study")
-    parser.add_subparsers(dest="fraud_command", required=True, metavar="COMMAND")
+    parser = subparsers.add_parser(
+        "fraud", help="the fraud study: an MLP on the ULB credit-card data",
+        description="Learn from very rare events: analyse the ULB credit-card data, train an MLP, evaluate it "
+                    "with metrics that do not lie on imbalanced data, and score new transactions.")
+    sub = parser.add_subparsers(dest="fraud_command", required=True, metavar="COMMAND")
+
+    analyze = sub.add_parser("analyze", help="class counts, imbalance ratio and distribution plots",
+                             description="Write a run folder with class counts, the imbalance ratio, a class "
+                                         "histogram and per-class Amount/Time distributions.")
+    _add_common(analyze, default_name="fraud-analyze")
+    analyze.set_defaults(handler=_analyze)
+
+    run = sub.add_parser("run", help="analyze + train + evaluate + report (reference configuration by default)",
+                         description="The whole study. Settings come from the embedded reference configuration, "
+                                     "then --config FILE, then the flags below (each overrides the previous).")
+    run.add_argument("--config", type=Path, default=None, help="YAML file of settings (see fraud/reference.yaml)")
+    _add_common(run, default_name=None)
+    run.add_argument("--split", choices=["stratified", "time"], default=None,
+                     help="stratified (20%% test, 25%% of the rest validation) or time (oldest 60/20/20)")
+    run.add_argument("--seed", type=int, default=None, help="seed for the split, weights and batch order")
+    run.add_argument("--epochs", type=int, default=None, help="maximum epochs (early stopping may end sooner)")
+    run.add_argument("--batch-size", type=int, default=None, help="rows per training step")
+    run.add_argument("--hidden", type=_int_list, default=None, metavar="SIZES",
+                     help="hidden layer sizes, comma separated, e.g. 64,32")
+    run.add_argument("--pos-weight", type=_pos_weight, default=None, metavar="W",
+                     help="BCEWithLogitsLoss pos_weight: a number or 'balanced' (cost-sensitive variant)")
+    run.add_argument("--patience", type=int, default=None, help="epochs without a better validation AP before stopping")
+    run.set_defaults(handler=_run)
+
+    score = sub.add_parser("score", help="score transactions with a saved model",
+                           description="Print (or write with --out) each row's fraud probability and flag "
+                                       "(probability >= the run's validation threshold). FILE is CSV or parquet "
+                                       "with the 30 feature columns Time, V1..V28, Amount; Class is optional.")
+    score.add_argument("run_dir", type=Path, metavar="RUN", help="a run folder written by `adaptlab fraud run`")
+    score.add_argument("file", type=Path, metavar="FILE", help="transactions to score (CSV or parquet)")
+    score.add_argument("--out", type=Path, default=None, help="write the scores to this CSV instead of stdout")
+    score.add_argument("--quiet", action="store_true", help="no summary line")
+    score.set_defaults(handler=_score)
+
+
+def _add_common(parser: argparse.ArgumentParser, default_name: str | None) -> None:
+    parser.add_argument("--data", type=Path, default=None,
+                        help="CSV or parquet file to use instead of the cached ULB data")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run folders go (default: runs)")
+    parser.add_argument("--name", default=default_name, help="run name (the folder is <time>-<name>)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or messages; print only the run folder")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return sizes
+
+
+def _pos_weight(text: str) -> float | str:
+    if text == "balanced":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'balanced', got {text!r}") from None
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from adaptlab.fraud.study import analyze_study
+
+    print(analyze_study(args.data, args.runs_dir, args.name, quiet=args.quiet))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from adaptlab.core.config import load_config
+    from adaptlab.fraud.study import REFERENCE_CONFIG, FraudConfig, run_study
+
+    overrides = {"data": None if args.data is None else str(args.data), "name": args.name, "split": args.split,
+                 "seed": args.seed, "epochs": args.epochs, "batch_size": args.batch_size,
+                 "hidden_sizes": args.hidden, "pos_weight": args.pos_weight, "patience": args.patience}
+    config = load_config(FraudConfig, args.config or REFERENCE_CONFIG, overrides)
+    path = run_study(config, args.runs_dir, quiet=args.quiet)
+    print(path)
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from adaptlab.fraud.study import score_file
+
+    if not args.run_dir.exists():
+        raise AdaptlabError(f"run folder not found: {args.run_dir}")
+    result = score_file(args.run_dir, args.file, args.out)
+    if args.out is None:
+        result.to_csv(sys.stdout, index=False)
+    elif not args.quiet:
+        print(f"wrote {len(result):,} scores ({int(result['flag'].sum()):,} flagged) to {args.out}")
+    return 0
