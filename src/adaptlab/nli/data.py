@@ -249,7 +249,8 @@ def _load_hub(hub_id: str, quiet: bool) -> dict[str, pd.DataFrame]:
     if not offline:
         reason = hub_unreachable_reason()
         if reason:
-            raise AdaptlabError(f"cannot load {hub_id}: the Hugging Face hub is unreachable ({reason})")
+            raise AdaptlabError(f"cannot load {hub_id}: the Hugging Face hub is unreachable ({reason}; "
+                                "HF_HUB_OFFLINE=1 uses a copy in the Hugging Face cache)")
     bars_were_off = datasets.utils.are_progress_bars_disabled()
     if quiet:
         datasets.disable_progress_bars()
