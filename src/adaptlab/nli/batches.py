@@ -1,0 +1,87 @@
+"""Pair encoding and batch order for the NLI loop: tokenized once, length-grouped, seeded, sharded per rank.
+
+Batches are lists of row indices, decided up front from (seed, epoch) alone. That makes the order
+reproducible, lets ``--resume`` jump straight to micro-batch *k* without replaying a data loader, and
+gives every process of an ``accelerate launch`` its own disjoint shard of each epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from adaptlab.errors import AdaptlabError
+
+REQUIRED_COLUMNS = ("premise", "hypothesis", "label")
+
+# Sort by length only inside windows of this many batches: enough to make padding small, few enough
+# that each batch still mixes examples from across the shuffled epoch (what HF's LengthGroupedSampler does).
+MEGABATCH_FACTOR = 50
+
+
+def check_pairs(df: pd.DataFrame, what: str, num_labels: int) -> None:
+    """One-line errors for a frame the loop cannot train or evaluate on."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise AdaptlabError(f"{what} lacks column(s) {', '.join(missing)}; need {', '.join(REQUIRED_COLUMNS)}")
+    if len(df) == 0:
+        raise AdaptlabError(f"{what} has no rows")
+    labels = pd.to_numeric(df["label"], errors="coerce")
+    if labels.isna().any() or not labels.between(0, num_labels - 1).all():
+        raise AdaptlabError(f"{what} has labels outside 0..{num_labels - 1}")
+
+
+def encode_pairs(tokenizer, df: pd.DataFrame, max_length: int) -> list[dict]:
+    """Tokenize premise/hypothesis pairs (longest-first truncation to ``max_length`` tokens), no padding.
+
+    Returns one feature dict per row (``input_ids``, ``attention_mask``, ``token_type_ids`` if the model
+    uses them, and ``label``), ready for ``transformers.DataCollatorWithPadding``.
+    """
+    encoded = tokenizer(
+        df["premise"].astype(str).tolist(),
+        df["hypothesis"].astype(str).tolist(),
+        truncation=True,
+        max_length=max_length,
+    )
+    labels = df["label"].astype(int).tolist()
+    keys = list(encoded.keys())
+    return [{**{k: encoded[k][i] for k in keys}, "label": labels[i]} for i in range(len(df))]
+
+
+def length_grouped_batches(lengths, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Row indices of one epoch cut into batches of similar length, as a pure function of (seed, epoch).
+
+    Shuffle everything, sort by length within windows of ``batch_size * MEGABATCH_FACTOR`` rows, cut into
+    batches, then shuffle the batch order so long and short batches interleave across the epoch.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    lengths = np.asarray(lengths)
+    order = rng.permutation(len(lengths))
+    window = batch_size * MEGABATCH_FACTOR
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = order[start : start + window]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size].tolist() for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def shard(batches: list[list[int]], rank: int, world_size: int) -> list[list[int]]:
+    """This rank's batches: every ``world_size``-th one, the list first padded by repeating its head.
+
+    Every rank must take the same number of optimizer steps (gradients are averaged across them), so
+    the last few batches are repeated rather than leaving one rank idle, like DistributedSampler does.
+    """
+    shortfall = -len(batches) % world_size
+    padded = batches + batches[:shortfall]
+    return padded[rank::world_size]
+
+
+def fingerprint(df: pd.DataFrame) -> str:
+    """sha256 of the pairs and labels, in order: a resumed run must train on exactly the same data."""
+    digest = hashlib.sha256()
+    for premise, hypothesis, label in zip(df["premise"], df["hypothesis"], df["label"]):
+        digest.update(f"{premise}\x1f{hypothesis}\x1f{int(label)}\x1e".encode())
+    return digest.hexdigest()

@@ -1,0 +1,304 @@
+"""Fine-tune an encoder for NLI: one loop on accelerate, readable top to bottom (nanoGPT style).
+
+The same function runs on a CPU, a GPU, or many processes and machines under ``accelerate launch``:
+accelerate wraps the model for distributed data parallel and averages gradients; this module decides
+which rows each process sees (:mod:`adaptlab.nli.batches`). Checkpoints are ``accelerator.save_state``
+folders plus ``trainer_state.json``; resuming from one continues the exact same trajectory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import gather_object, set_seed
+from tqdm.auto import tqdm
+from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
+
+from adaptlab.core.system import peak_rss_bytes
+from adaptlab.errors import AdaptlabError
+from adaptlab.nli.batches import check_pairs, encode_pairs, fingerprint, length_grouped_batches, shard
+
+PRECISIONS = ("auto", "no", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    max_length: int = 128            # tokens per premise+hypothesis pair after truncation
+    batch_size: int = 16             # pairs per process per micro-batch
+    grad_accum: int = 1              # micro-batches per optimizer step
+    lr: float = 3e-4                 # peak learning rate (after warmup)
+    weight_decay: float = 0.01       # AdamW decay on weight matrices (not biases / LayerNorm)
+    warmup_ratio: float = 0.06       # share of optimizer steps spent warming up linearly from 0
+    epochs: float = 1.0              # passes over the training pairs (ignored when max_steps is set)
+    max_steps: int | None = None     # optimizer steps in total
+    eval_every: int = 0              # optimizer steps between evaluations; 0 = only at the end
+    save_every: int = 0              # optimizer steps between checkpoints; 0 = none
+    checkpoint_dir: Path | None = None
+    resume: Path | None = None       # a checkpoint folder, or a folder of them (the latest is used)
+    seed: int = 0
+    mixed_precision: str = "auto"    # auto = bf16 (or fp16) on GPU, none on CPU
+    gradient_checkpointing: bool = False  # GPU only: recompute activations to save memory
+    max_grad_norm: float = 1.0
+    quiet: bool = False
+
+    def validate(self) -> None:
+        positive = {"max_length": self.max_length, "batch_size": self.batch_size, "grad_accum": self.grad_accum}
+        for name, value in positive.items():
+            if value < 1:
+                raise AdaptlabError(f"{name} must be at least 1, got {value}")
+        if not self.lr > 0 or not self.epochs > 0:
+            raise AdaptlabError("lr and epochs must be positive")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise AdaptlabError(f"max_steps must be at least 1, got {self.max_steps}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise AdaptlabError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.eval_every < 0 or self.save_every < 0:
+            raise AdaptlabError("eval_every and save_every must be >= 0")
+        if self.save_every and self.checkpoint_dir is None:
+            raise AdaptlabError("save_every needs a checkpoint_dir")
+        if self.mixed_precision not in PRECISIONS:
+            raise AdaptlabError(f"mixed_precision must be one of {', '.join(PRECISIONS)}")
+
+
+@dataclass
+class TrainResult:
+    history: list[dict]              # one row per evaluation: step, epoch, train_loss, <split>_loss, <split>_accuracy
+    probabilities: dict[str, np.ndarray] = field(repr=False)  # eval split -> (rows, labels) at the last step
+    steps: int = 0                   # optimizer steps taken in total (resumed ones included)
+    train_samples: int = 0           # pairs fed to the optimizer, all processes, resumed ones included
+    train_seconds: float = 0.0       # forward/backward/step time only (no evaluation, no checkpoints)
+    wall_seconds: float = 0.0        # this call, start to end, evaluation and checkpoints included
+    samples_per_second: float = 0.0  # train_samples / train_seconds
+    peak_memory_bytes: int = 0
+    peak_memory_kind: str = ""       # "cuda_max_allocated" or "cpu_peak_rss"
+    num_processes: int = 1
+    mixed_precision: str = "no"
+
+
+def train(model, tokenizer, train_df: pd.DataFrame, eval_dfs: dict[str, pd.DataFrame],
+          config: TrainConfig) -> TrainResult:
+    """Train ``model`` (in place) on ``train_df`` and evaluate it on each of ``eval_dfs``.
+
+    Frames need columns premise, hypothesis, label (0..num_labels-1). Only parameters with
+    ``requires_grad`` reach the optimizer, so frozen weights never move.
+    """
+    config.validate()
+    started = time.perf_counter()
+    # cpu=True on GPU-less hosts is what lets `accelerate launch --multi_gpu` run several CPU processes (gloo).
+    accelerator = Accelerator(mixed_precision=_resolve_precision(config.mixed_precision),
+                              cpu=not torch.cuda.is_available())
+    is_main, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
+    set_seed(config.seed)
+
+    # ---- data: tokenize once; batch order is a function of (seed, epoch) ----
+    num_labels = model.config.num_labels
+    check_pairs(train_df, "training data", num_labels)
+    for name, df in eval_dfs.items():
+        check_pairs(df, f"eval split {name!r}", num_labels)
+    train_features = encode_pairs(tokenizer, train_df, config.max_length)
+    eval_features = {name: encode_pairs(tokenizer, df, config.max_length) for name, df in eval_dfs.items()}
+    lengths = [len(f["input_ids"]) for f in train_features]
+    collate = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if accelerator.device.type == "cuda" else None)
+    batches_per_epoch = math.ceil(math.ceil(len(lengths) / config.batch_size) / world)  # per process
+    total_steps = config.max_steps or math.ceil(config.epochs * batches_per_epoch / config.grad_accum)
+
+    # ---- model, optimizer, schedule ----
+    if config.gradient_checkpointing and accelerator.device.type == "cuda":
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise AdaptlabError("the model has no trainable parameters")
+    groups = [{"params": [p for p in trainable if p.ndim >= 2], "weight_decay": config.weight_decay},
+              {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+    scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    # The scheduler is deliberately not prepared: a prepared one steps once per process per call, while ours
+    # counts optimizer steps. Registering it still puts it into every checkpoint.
+    accelerator.register_for_checkpointing(scheduler)
+
+    # ---- resume: weights, optimizer, schedule and every process's RNG, then our counters ----
+    setup = {"data_sha256": fingerprint(train_df), "num_processes": world, "total_steps": total_steps,
+             "trainable_parameters": sum(p.numel() for p in trainable), "batch_size": config.batch_size,
+             "grad_accum": config.grad_accum, "lr": config.lr, "weight_decay": config.weight_decay,
+             "warmup_ratio": config.warmup_ratio, "max_length": config.max_length, "seed": config.seed}
+    state = {"step": 0, "history": [], "loss_sum": 0.0, "loss_count": 0, "train_samples": 0, "train_seconds": 0.0}
+    if config.resume is not None:
+        checkpoint = find_checkpoint(config.resume)
+        saved = json.loads((checkpoint / "trainer_state.json").read_text())
+        _check_same_setup(saved["setup"], setup, checkpoint)
+        accelerator.load_state(str(checkpoint))
+        state = saved["state"]
+    step, history = state["step"], state["history"]
+    loss_sum, loss_count = state["loss_sum"], state["loss_count"]
+    samples, train_seconds = 0, 0.0  # this call's share; added to the resumed totals at the end
+
+    # ---- the loop ----
+    batches = _micro_batches(lengths, config, rank, world, batches_per_epoch, start=step * config.grad_accum)
+    progress = tqdm(total=total_steps, initial=step, unit="step", desc="train", disable=config.quiet or not is_main)
+    probabilities: dict[str, np.ndarray] = {}
+    model.train()
+    while step < total_steps:
+        tick = time.perf_counter()
+        for micro in range(config.grad_accum):
+            indices = next(batches)
+            batch = collate([train_features[i] for i in indices]).to(accelerator.device)
+            # Gradients are averaged across processes only on the last micro-batch of each accumulation.
+            sync = nullcontext() if micro == config.grad_accum - 1 else accelerator.no_sync(model)
+            with sync:
+                loss = model(**batch).loss
+                accelerator.backward(loss / config.grad_accum)
+            loss_sum, loss_count, samples = loss_sum + loss.item(), loss_count + 1, samples + len(indices)
+        accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        if not accelerator.optimizer_step_was_skipped:  # fp16 overflow: the step did not happen
+            scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        train_seconds += time.perf_counter() - tick
+        progress.update(1)
+        progress.set_postfix(loss=f"{loss.item():.4f}")
+
+        if step == total_steps or (config.eval_every and step % config.eval_every == 0):
+            row = {"step": step, "epoch": round(step * config.grad_accum / batches_per_epoch, 3),
+                   "train_loss": _mean_across(accelerator, loss_sum, loss_count)}
+            for name, features in eval_features.items():
+                row[f"{name}_loss"], probabilities[name] = evaluate(accelerator, model, features, collate,
+                                                                    config.batch_size)
+                row[f"{name}_accuracy"] = float((probabilities[name].argmax(1) == eval_dfs[name]["label"]).mean())
+            history.append(row)
+            loss_sum, loss_count = 0.0, 0
+            if is_main and not config.quiet:
+                _print_row(progress, row, list(eval_features), header=len(history) == 1)
+
+        if config.save_every and (step % config.save_every == 0 or step == total_steps):
+            so_far = {"step": step, "history": history, "loss_sum": loss_sum, "loss_count": loss_count,
+                      "train_samples": int(state["train_samples"] + _sum_across(accelerator, samples)),
+                      "train_seconds": state["train_seconds"] + train_seconds}
+            _save_checkpoint(accelerator, Path(config.checkpoint_dir), step, {"setup": setup, "state": so_far})
+    progress.close()
+
+    if not probabilities:  # resumed from the final checkpoint: nothing left to train, still report the model
+        for name, features in eval_features.items():
+            _, probabilities[name] = evaluate(accelerator, model, features, collate, config.batch_size)
+
+    total_samples = int(state["train_samples"] + _sum_across(accelerator, samples))
+    total_seconds = state["train_seconds"] + train_seconds
+    on_gpu = accelerator.device.type == "cuda"
+    return TrainResult(
+        history=history, probabilities=probabilities, steps=step, train_samples=total_samples,
+        train_seconds=total_seconds, wall_seconds=time.perf_counter() - started,
+        samples_per_second=total_samples / total_seconds if total_seconds > 0 else 0.0,
+        peak_memory_bytes=torch.cuda.max_memory_allocated() if on_gpu else peak_rss_bytes(),
+        peak_memory_kind="cuda_max_allocated" if on_gpu else "cpu_peak_rss",
+        num_processes=world, mixed_precision=accelerator.mixed_precision,
+    )
+
+
+def evaluate(accelerator: Accelerator, model, features: list[dict], collate, batch_size: int):
+    """Mean cross-entropy and softmax probabilities (rows in input order), sharded across processes."""
+    model = accelerator.unwrap_model(model)
+    was_training = model.training
+    model.eval()
+    order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")  # similar lengths pad less
+    chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    mine = []
+    with torch.inference_mode(), accelerator.autocast():
+        for indices in chunks[accelerator.process_index :: accelerator.num_processes]:
+            batch = collate([features[i] for i in indices]).to(accelerator.device)
+            labels = batch.pop("labels")
+            logits = model(**batch).logits.float()
+            losses = F.cross_entropy(logits, labels, reduction="none")
+            mine.append((indices.tolist(), losses.cpu().numpy(), logits.softmax(-1).cpu().numpy()))
+    model.train(was_training)
+    probabilities = np.zeros((len(features), model.config.num_labels))
+    losses = np.zeros(len(features))
+    for indices, batch_losses, batch_probabilities in gather_object(mine):
+        losses[indices], probabilities[indices] = batch_losses, batch_probabilities
+    return float(losses.mean()), probabilities
+
+
+def find_checkpoint(path: Path) -> Path:
+    """``path`` itself if it is a checkpoint, else its latest ``step-*`` checkpoint."""
+    path = Path(path)
+    if (path / "trainer_state.json").is_file():
+        return path
+    steps = sorted(p for p in path.glob("step-*") if (p / "trainer_state.json").is_file()) if path.is_dir() else []
+    if not steps:
+        raise AdaptlabError(f"no checkpoint to resume from in {path} (expected step-*/trainer_state.json)")
+    return steps[-1]
+
+
+def _resolve_precision(requested: str) -> str:
+    if not torch.cuda.is_available():
+        if requested in ("bf16", "fp16"):
+            raise AdaptlabError(f"mixed precision {requested} needs a GPU; use 'auto' or 'no' on CPU")
+        return "no"
+    if requested == "auto":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return requested
+
+
+def _micro_batches(lengths, config: TrainConfig, rank: int, world: int, per_epoch: int, start: int):
+    """This process's micro-batches (lists of row indices) from global micro-batch number ``start`` on."""
+    epoch, offset = divmod(start, per_epoch)
+    while True:
+        batches = shard(length_grouped_batches(lengths, config.batch_size, config.seed, epoch), rank, world)
+        yield from batches[offset:]
+        epoch, offset = epoch + 1, 0
+
+
+def _check_same_setup(saved: dict, current: dict, checkpoint: Path) -> None:
+    different = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in current.items() if saved.get(k) != v]
+    if different:
+        raise AdaptlabError(f"cannot resume from {checkpoint}: the run changed ({'; '.join(different)})")
+
+
+def _save_checkpoint(accelerator: Accelerator, folder: Path, step: int, trainer_state: dict) -> Path:
+    """accelerate state + trainer_state.json, written under a temporary name and renamed when complete."""
+    final, partial = folder / f"step-{step:07d}", folder / f".incomplete-step-{step:07d}"
+    if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))  # main writes weights/optimizer/schedule, each process its RNG state
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (partial / "trainer_state.json").write_text(json.dumps(trainer_state, indent=1))
+        shutil.rmtree(final, ignore_errors=True)
+        os.rename(partial, final)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _sum_across(accelerator: Accelerator, value: float) -> float:
+    """``value`` summed over all processes (float64, so sample counts stay exact)."""
+    return accelerator.reduce(torch.tensor(float(value), dtype=torch.float64, device=accelerator.device), "sum").item()
+
+
+def _mean_across(accelerator: Accelerator, total: float, count: int) -> float:
+    count = _sum_across(accelerator, count)
+    return _sum_across(accelerator, total) / count if count else float("nan")
+
+
+def _print_row(progress, row: dict, splits: list[str], header: bool) -> None:
+    """The reference study's table: Step | Training Loss | Validation Loss | Accuracy (per split if several)."""
+    names = [("Validation Loss", "Accuracy")] if len(splits) == 1 else [(f"{s} loss", f"{s} acc") for s in splits]
+    columns = ["Step", "Training Loss"] + [c for pair in names for c in pair]
+    widths = [max(len(c), 8) for c in columns]
+    values = [row["step"], row["train_loss"]] + [row[f"{s}_{k}"] for s in splits for k in ("loss", "accuracy")]
+    if header:
+        progress.write("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
+    cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in values]
+    progress.write("  ".join(c.rjust(w) for c, w in zip(cells, widths)))
