@@ -1,8 +1,89 @@
-"""`adaptlab nli ...` sub-commands."""
+"""`adaptlab nli ...` sub-commands: each block parses flags and calls a function a Python user could call too.
+
+Heavy imports (torch, transformers, peft) happen inside the handlers so ``--help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+from pathlib import Path
+
+
+def add_method_arguments(parser: argparse.ArgumentParser, *, allow_all: bool = False) -> None:
+    """The flags that make a MethodConfig (shared by params, train and compare)."""
+    choices = ["lora", "full", "partial"] + (["all"] if allow_all else [])
+    parser.add_argument("--method", choices=choices, default="lora",
+                        help="lora: PEFT LoRA + head; full: everything; partial: top layers + head"
+                        + ("; all: the three" if allow_all else "") + " (default: lora)")
+    parser.add_argument("--rank", type=int, default=16, help="LoRA rank r (default: 16)")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help="LoRA alpha; scaling is alpha/r (default: 2 x rank, the LoRA paper's RoBERTa ratio)")
+    parser.add_argument("--dropout", type=float, default=0.1, help="LoRA dropout (default: 0.1)")
+    parser.add_argument("--targets", default="query,value",
+                        help="comma-separated module names LoRA adapts (default: query,value)")
+    parser.add_argument("--top-layers", type=int, default=None, metavar="N",
+                        help="partial: train the top N encoder layers + head (default: a quarter of the layers)")
+
+
+def method_configs(args: argparse.Namespace):
+    """MethodConfig(s) from parsed flags; ``--method all`` gives lora, full and partial."""
+    from adaptlab.nli.methods import METHODS, MethodConfig
+
+    alpha = args.alpha
+    if alpha is not None and float(alpha).is_integer():
+        alpha = int(alpha)
+    names = METHODS if args.method == "all" else (args.method,)
+    configs = [MethodConfig(method=name, rank=args.rank, alpha=alpha, dropout=args.dropout,
+                            targets=args.targets, top_layers=args.top_layers) for name in names]
+    for config in configs:
+        config.validate()
+    return configs
+
+
+def _params(args: argparse.Namespace) -> int:
+    from adaptlab.nli.params import format_params, params_report
+
+    report = params_report(args.model, method_configs(args), num_labels=args.num_labels)
+    print(json.dumps(report, indent=2) if args.json else format_params(report))
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from adaptlab.nli.artifacts import merge_adapter, read_meta
+
+    out = merge_adapter(args.adapter, args.out)
+    if not args.quiet:
+        diff = read_meta(out).get("merge_max_abs_logit_diff")
+        print(f"merged {args.adapter} into {out} (max |logit difference| vs the adapter on a probe batch: {diff:.2e})")
+    else:
+        print(out)
+    return 0
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("nli", help="the nli study")
-    parser.add_subparsers(dest="nli_command", required=True, metavar="COMMAND")
+    parser = subparsers.add_parser("nli", help="the NLI study: LoRA vs full vs partial fine-tuning of encoders")
+    nli = parser.add_subparsers(dest="nli_command", required=True, metavar="COMMAND")
+
+    params = nli.add_parser(
+        "params", help="trainable vs total parameters per method, from the config only (offline, no weights)",
+        description="Build the model from its config on the meta device (no weights downloaded or allocated), "
+        "apply the method and print trainable and total parameters. Total = the classification model being "
+        "adapted (encoder + head); the LoRA line also explains PEFT's own 'all params' number.")
+    params.add_argument("--model", default="roberta-large",
+                        help="preset (roberta-large, roberta-base, minilm), hub id, config.json or model folder "
+                        "(default: roberta-large)")
+    params.add_argument("--num-labels", type=int, default=3, help="classes of the head (default: 3)")
+    add_method_arguments(params, allow_all=True)
+    params.add_argument("--json", action="store_true", help="print the counts as JSON")
+    params.set_defaults(handler=_params)
+
+    merge = nli.add_parser(
+        "merge", help="fold a saved LoRA adapter (and its head) into the base weights",
+        description="Load ADAPTER (a PEFT folder from `nli train`), merge LoRA into the base weights "
+        "(merge_and_unload), check logits match the unmerged model on a probe batch (within 1e-4) and save a "
+        "plain transformers model folder (safetensors + tokenizer) to OUT.")
+    merge.add_argument("adapter", type=Path, metavar="ADAPTER", help="folder with adapter_config.json")
+    merge.add_argument("out", type=Path, metavar="OUT", help="output folder for the merged model")
+    merge.add_argument("--quiet", action="store_true", help="print only the output path")
+    merge.set_defaults(handler=_merge)

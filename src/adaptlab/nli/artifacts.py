@@ -1,0 +1,167 @@
+"""Saved models in the ecosystem's own formats, written atomically.
+
+- LoRA: a PEFT adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``, the trained head included
+  through ``modules_to_save``) that plain PEFT loads::
+
+      base = AutoModelForSequenceClassification.from_pretrained(base_model_name_or_path, num_labels=3)
+      model = PeftModel.from_pretrained(base, adapter_dir)
+
+- full / partial / merged LoRA: a transformers model folder (``config.json`` with the label names +
+  ``model.safetensors``).
+
+Every folder also holds the tokenizer and ``adaptlab_model.json`` (method, label names, base model spec).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from torch import nn
+
+from adaptlab.errors import AdaptlabError
+from adaptlab.nli.methods import MethodConfig, is_lora
+
+META_FILE = "adaptlab_model.json"
+
+
+def _base_of(model: nn.Module) -> nn.Module:
+    return model.get_base_model() if is_lora(model) else model
+
+
+def save_trained(model: nn.Module, tokenizer, out_dir: Path, method: MethodConfig) -> Path:
+    """Write ``model`` + ``tokenizer`` to ``out_dir`` (replacing an earlier adaptlab folder there). Returns it."""
+    out_dir = Path(out_dir)
+    if (method.method == "lora") != is_lora(model):
+        raise AdaptlabError(f"method {method.method!r} does not match the model ({type(model).__name__})")
+    base = _base_of(model)
+    meta = {
+        "format": "peft-lora" if is_lora(model) else "transformers",
+        "method": method.to_dict(),
+        "labels": [base.config.id2label[i] for i in range(base.config.num_labels)],
+        "base_model": getattr(base, "adaptlab_model_spec", None) or base.config._name_or_path,
+        "random_init": bool(getattr(base, "adaptlab_random_init", False)),
+    }
+    with _staging(out_dir) as staging:
+        model.save_pretrained(staging)  # PEFT: adapter + head; transformers: safetensors weights + config
+        tokenizer.save_pretrained(staging)
+        (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    return out_dir
+
+
+class _staging:
+    """A temp folder next to ``out_dir`` that replaces it only when the block finishes without error."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+
+    def __enter__(self) -> Path:
+        out = self.out_dir
+        if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / META_FILE).is_file())):
+            raise AdaptlabError(f"{out} exists and is not an adaptlab model folder; choose another output path")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=f".part-{out.name}-", dir=out.parent))
+        return self.path
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                if self.out_dir.exists():
+                    shutil.rmtree(self.out_dir)
+                os.replace(self.path, self.out_dir)
+        finally:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def read_meta(path: Path) -> dict:
+    """``adaptlab_model.json`` of a saved folder (``{}`` for folders saved by other tools)."""
+    meta_file = Path(path) / META_FILE
+    if not meta_file.is_file():
+        return {}
+    try:
+        return json.loads(meta_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AdaptlabError(f"{meta_file} is unreadable: {exc}") from None
+
+
+def load_trained(path: Path):
+    """``(model, tokenizer)`` from a folder written by :func:`save_trained` or :func:`merge_adapter`, in eval mode.
+
+    LoRA folders rebuild their base from ``adaptlab_model.json`` (or PEFT's ``base_model_name_or_path``) and attach
+    the adapter with ``PeftModel.from_pretrained``; other folders load with ``from_pretrained`` (safetensors only).
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = Path(path)
+    if not path.is_dir():
+        raise AdaptlabError(f"no saved model at {path}")
+    meta = read_meta(path)
+    if (path / "adapter_config.json").is_file():
+        model = _load_lora(path, meta)
+    elif (path / "config.json").is_file():
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True)
+        except (OSError, ValueError) as exc:
+            raise AdaptlabError(f"cannot load the model in {path}: {str(exc).splitlines()[0]}") from None
+    else:
+        raise AdaptlabError(f"{path} holds neither a PEFT adapter (adapter_config.json) nor a model (config.json)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise AdaptlabError(f"cannot load the tokenizer saved in {path}: {str(exc).splitlines()[0]}") from None
+    return model.eval(), tokenizer
+
+
+def _load_lora(path: Path, meta: dict) -> nn.Module:
+    from peft import PeftConfig, PeftModel
+
+    from adaptlab.nli.models import load_base_model
+
+    if meta.get("random_init"):
+        raise AdaptlabError(
+            f"{path} is a LoRA adapter trained on a randomly initialised base whose weights were not saved; "
+            "it cannot be reloaded"
+        )
+    peft_config = PeftConfig.from_pretrained(str(path))
+    spec = meta.get("base_model") or peft_config.base_model_name_or_path
+    if not spec:
+        raise AdaptlabError(f"{path}/adapter_config.json names no base model (base_model_name_or_path)")
+    num_labels = len(meta["labels"]) if meta.get("labels") else 3
+    base, _ = load_base_model(spec, num_labels=num_labels)
+    return PeftModel.from_pretrained(base, str(path))
+
+
+PROBE_PAIRS = [("A man is playing a guitar on stage.", "A person makes music."),
+               ("Two dogs run through the snow.", "The animals are asleep indoors.")]
+MERGE_TOLERANCE = 1e-4
+
+
+def merge_adapter(adapter_dir: Path, out_dir: Path) -> Path:
+    """Fold a LoRA adapter (and its trained head) into the base weights; save a plain safetensors model folder.
+
+    Before saving, logits of the merged model on a small probe batch must equal the unmerged model's within
+    ``MERGE_TOLERANCE``; the measured maximum difference is recorded as ``merge_max_abs_logit_diff``.
+    """
+    import torch
+
+    model, tokenizer = load_trained(adapter_dir)
+    if not is_lora(model):
+        raise AdaptlabError(f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json)")
+    meta = read_meta(adapter_dir)
+    probe = tokenizer([p for p, _ in PROBE_PAIRS], [h for _, h in PROBE_PAIRS], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        before = model(**probe).logits
+        merged = model.merge_and_unload()
+        after = merged(**probe).logits
+    diff = float((before - after).abs().max())
+    if not diff <= MERGE_TOLERANCE:
+        raise AdaptlabError(f"merged model differs from the adapter by {diff:.2e} > {MERGE_TOLERANCE:g}; not saved")
+    meta.update(format="transformers", merged_from=str(Path(adapter_dir).resolve()), merge_max_abs_logit_diff=diff)
+    with _staging(Path(out_dir)) as staging:
+        merged.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    return Path(out_dir)

