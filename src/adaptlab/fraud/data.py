@@ -159,7 +159,7 @@ def validate_schema(frame: pd.DataFrame, what: str = "data", label_required: boo
             row = int(np.argmax(wrong))
             raise AdaptlabError(f"{what}: column Class, row {row + 1}: value {labels[row]:g} is not 0 or 1")
         for cls, name in ((0, "normal (Class 0)"), (1, "fraud (Class 1)")):
-            if not (labels == cls).any():
+            if label_required and not (labels == cls).any():  # to score, one class is fine
                 raise AdaptlabError(f"{what}: no {name} rows; the data needs at least one row of each class")
         result[LABEL] = labels.astype(np.int64)
     return result
