@@ -131,7 +131,7 @@ class ADASYN(BaseOverSampler):
             other, kth = self._other_class_counts(geo, members, y)
             weights = other
             if not other.any():
-                warnings.warn(f"ADASYN: no point of class {cls!r} has a neighbour of another class among its "
+                warnings.warn(f"ADASYN: no point of class {cls} has a neighbour of another class among its "
                               f"k={self.k} nearest; weighting its points uniformly", UserWarning, stacklevel=3)
                 weights = np.ones_like(other)
             per_point = largest_remainder(weights, plan[cls])
@@ -186,7 +186,7 @@ class ADASYN(BaseOverSampler):
             if n_new == 0:
                 continue
             if size[cls] < 2:
-                raise ResamplerError(f"ADASYN: class {cls!r} has {size[cls]} sample; over-sampling a class needs "
+                raise ResamplerError(f"ADASYN: class {cls} has {size[cls]} sample; over-sampling a class needs "
                                      "at least 2 of its points to interpolate between")
             plan[cls] = n_new
         return plan
