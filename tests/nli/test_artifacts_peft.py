@@ -1,0 +1,124 @@
+"""Saved models: PEFT adapters that plain PEFT reloads, merge parity, full/partial folders, bad outputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from adaptlab.cli import main
+from adaptlab.errors import AdaptlabError
+from adaptlab.nli.data import LABELS
+from adaptlab.nli.models import MethodConfig, build_model, load_trained, merge_adapter, save_trained
+
+PAIRS = (["A man is playing a guitar.", "The children are sleeping.", "Two dogs run."],
+         ["Someone plays music.", "Nobody is outside.", "The dogs are running through the snow."])
+
+
+def trained(folder, method: MethodConfig):
+    """A model after one real optimizer step (so LoRA B and the head are no longer at their init)."""
+    torch.manual_seed(0)
+    model, tokenizer = build_model(str(folder), method)
+    batch = tokenizer(*PAIRS, padding=True, return_tensors="pt")
+    model.train()
+    model(**batch, labels=torch.tensor([0, 2, 1])).loss.backward()
+    torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-2).step()
+    return model.eval(), tokenizer
+
+
+def logits(model, tokenizer):
+    with torch.no_grad():
+        return model(**tokenizer(*PAIRS, padding=True, return_tensors="pt")).logits
+
+
+@pytest.mark.parametrize("family", ["roberta", "bert"])
+def test_adapter_reloads_with_plain_peft_to_identical_logits(family, tiny_roberta_pretrained,
+                                                             tiny_bert_pretrained, tmp_path):
+    from peft import PeftConfig, PeftModel
+    from transformers import AutoModelForSequenceClassification
+
+    base_dir = tiny_roberta_pretrained if family == "roberta" else tiny_bert_pretrained
+    method = MethodConfig(method="lora", rank=4)
+    model, tokenizer = trained(base_dir, method)
+    expected = logits(model, tokenizer)
+    out = save_trained(model, tokenizer, tmp_path / "adapter", method)
+
+    config = PeftConfig.from_pretrained(str(out))
+    assert config.base_model_name_or_path == str(base_dir) and config.r == 4 and config.lora_alpha == 8
+    with safe_open(str(out / "adapter_model.safetensors"), "pt") as weights:
+        keys = set(weights.keys())
+    assert any("classifier" in k for k in keys) and sum("lora_B" in k for k in keys) == 4 * 2
+    base = AutoModelForSequenceClassification.from_pretrained(config.base_model_name_or_path, num_labels=3)
+    plain = PeftModel.from_pretrained(base, str(out)).eval()
+    assert torch.equal(logits(plain, tokenizer), expected)
+    # the adapter matters: the same base without it disagrees
+    fresh = AutoModelForSequenceClassification.from_pretrained(config.base_model_name_or_path, num_labels=3)
+    assert not torch.allclose(logits(fresh.eval(), tokenizer), expected)
+
+    ours, our_tokenizer = load_trained(out)
+    assert torch.equal(logits(ours, our_tokenizer), expected)
+    assert ours.get_base_model().config.id2label == dict(enumerate(LABELS))
+    meta = json.loads((out / "adaptlab_model.json").read_text())
+    assert meta["labels"] == list(LABELS) and meta["method"]["rank"] == 4
+
+
+def test_merge_matches_unmerged_within_1e4_and_loads_without_peft(tiny_roberta_pretrained, tmp_path, capsys):
+    from transformers import AutoModelForSequenceClassification
+
+    method = MethodConfig(method="lora", rank=4, targets=("query", "key", "value"))
+    model, tokenizer = trained(tiny_roberta_pretrained, method)
+    expected = logits(model, tokenizer)
+    adapter = save_trained(model, tokenizer, tmp_path / "adapter", method)
+    assert main(["nli", "merge", str(adapter), str(tmp_path / "merged")]) == 0
+    assert "merged" in capsys.readouterr().out
+    merged = AutoModelForSequenceClassification.from_pretrained(tmp_path / "merged", use_safetensors=True).eval()
+    assert (tmp_path / "merged" / "model.safetensors").is_file()
+    assert not any("lora" in name or "modules_to_save" in name for name, _ in merged.named_parameters())
+    assert torch.allclose(logits(merged, tokenizer), expected, atol=1e-4, rtol=0)
+    assert merged.config.id2label == dict(enumerate(LABELS))
+
+
+@pytest.mark.parametrize("method", [MethodConfig(method="full"), MethodConfig(method="partial", top_layers=1)])
+def test_full_and_partial_save_as_safetensors_and_reload(method, tiny_bert_pretrained, tmp_path):
+    model, tokenizer = trained(tiny_bert_pretrained, method)
+    out = save_trained(model, tokenizer, tmp_path / "model", method)
+    assert (out / "model.safetensors").is_file() and not (out / "pytorch_model.bin").exists()
+    loaded, loaded_tokenizer = load_trained(out)
+    assert torch.equal(logits(loaded, loaded_tokenizer), logits(model, tokenizer))
+
+
+def test_save_never_clobbers_foreign_folders_and_overwrites_its_own(tiny_bert_pretrained, tmp_path):
+    method = MethodConfig(method="full")
+    model, tokenizer = trained(tiny_bert_pretrained, method)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(AdaptlabError, match="not an adaptlab model folder"):
+        save_trained(model, tokenizer, foreign, method)
+    assert (foreign / "notes.txt").read_text() == "keep me"
+    out = save_trained(model, tokenizer, tmp_path / "ours", method)
+    save_trained(model, tokenizer, out, method)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign", "ours"]  # no staging folders left
+
+
+def test_method_must_match_model_and_merge_needs_an_adapter(tiny_bert_pretrained, tmp_path):
+    model, tokenizer = trained(tiny_bert_pretrained, MethodConfig(method="full"))
+    with pytest.raises(AdaptlabError, match="does not match"):
+        save_trained(model, tokenizer, tmp_path / "x", MethodConfig(method="lora"))
+    out = save_trained(model, tokenizer, tmp_path / "full", MethodConfig(method="full"))
+    with pytest.raises(AdaptlabError, match="not a LoRA adapter folder"):
+        merge_adapter(out, tmp_path / "merged")
+    with pytest.raises(AdaptlabError, match="neither a PEFT adapter"):
+        load_trained(tmp_path)
+    assert not (tmp_path / "merged").exists()
+
+
+def test_adapter_on_a_random_base_refuses_to_reload(tiny_roberta_dir, tmp_path):
+    torch.manual_seed(0)
+    method = MethodConfig(method="lora", rank=2)
+    model, tokenizer = build_model(str(tiny_roberta_dir), method, random_init=True)
+    out = save_trained(model, tokenizer, tmp_path / "adapter", method)
+    with pytest.raises(AdaptlabError, match="randomly initialised base"):
+        load_trained(out)
