@@ -201,3 +201,14 @@ def test_bare_config_needs_random_init(tiny_roberta_dir):
         build_model(str(tiny_roberta_dir / "config.json"), MethodConfig())
     model, tokenizer = build_model(str(tiny_roberta_dir / "config.json"), MethodConfig(), random_init=True)
     assert tokenizer.pad_token_id == model.config.pad_token_id == 1
+
+
+def test_a_tokenizer_from_another_family_is_fitted_or_refused(tiny_roberta_dir, tiny_bert_dir):
+    """RoBERTa has one segment embedding: a BERT tokenizer's token_type_ids must not reach it."""
+    torch.manual_seed(0)
+    model, tokenizer = build_model(str(tiny_roberta_dir), MethodConfig(), random_init=True,
+                                   tokenizer=str(tiny_bert_dir))
+    batch = tokenizer(["a man"], ["nobody is outside"], return_tensors="pt")
+    assert "token_type_ids" not in batch and model(**batch).logits.shape == (1, 3)
+    with pytest.raises(AdaptlabError, match="tokenizer has .* tokens but the model's vocabulary only"):
+        build_model(str(tiny_bert_dir), MethodConfig(), random_init=True, tokenizer=str(tiny_roberta_dir))

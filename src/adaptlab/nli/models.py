@@ -180,7 +180,8 @@ def _from_hub_or_local(loader, source: str, what: str, **kwargs):
         host = _hub_host()[0]
         raise AdaptlabError(
             f"cannot load the {what} of {source!r}: not in the local Hugging Face cache and the hub ({host}) is "
-            f"unreachable; use a preset ({', '.join(PRESETS)}) or a local model folder"
+            "unreachable; use a local model folder or the offline preset minilm"
+            + (" (or take the tokenizer from another model: tokenizer=SPEC)" if what == "tokenizer" else "")
         )
     try:
         return loader(source, **kwargs)
@@ -273,9 +274,20 @@ def build_model(model: str, method: MethodConfig, *, num_labels: int = 3, random
     tokenizer from instead of ``model`` (e.g. when only a config is at hand).
     """
     method.validate()
+    tok = load_tokenizer(tokenizer if tokenizer is not None else model)  # first: fails fast, before big weights
     module, also_train = load_base_model(model, num_labels=num_labels, random_init=random_init)
-    tok = load_tokenizer(tokenizer if tokenizer is not None else model)
+    _fit_tokenizer(tok, module.config)
     return apply_method(module, method, also_train), tok
+
+
+def _fit_tokenizer(tokenizer, config) -> None:
+    """Make a tokenizer from another model usable here, or say why not (ids must exist in the embeddings)."""
+    if len(tokenizer) > config.vocab_size:
+        raise AdaptlabError(f"the tokenizer has {len(tokenizer)} tokens but the model's vocabulary only "
+                            f"{config.vocab_size}; use the model's own tokenizer")
+    if getattr(config, "type_vocab_size", 2) < 2 and "token_type_ids" in tokenizer.model_input_names:
+        # e.g. a BERT tokenizer feeding RoBERTa: segment ids 1 would index past RoBERTa's single type embedding
+        tokenizer.model_input_names = [n for n in tokenizer.model_input_names if n != "token_type_ids"]
 
 
 def load_base_model(model: str, *, num_labels: int = 3, random_init: bool = False) -> tuple[nn.Module, tuple[str, ...]]:
