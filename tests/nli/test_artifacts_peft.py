@@ -47,6 +47,7 @@ def test_adapter_reloads_with_plain_peft_to_identical_logits(family, tiny_robert
 
     config = PeftConfig.from_pretrained(str(out))
     assert config.base_model_name_or_path == str(base_dir) and config.r == 4 and config.lora_alpha == 8
+    assert "classifier" in config.modules_to_save and len(set(config.modules_to_save)) == len(config.modules_to_save)
     with safe_open(str(out / "adapter_model.safetensors"), "pt") as weights:
         keys = set(weights.keys())
     assert any("classifier" in k for k in keys) and sum("lora_B" in k for k in keys) == 4 * 2

@@ -64,6 +64,7 @@ class _staging:
             raise AdaptlabError(f"{out} exists and is not an adaptlab model folder; choose another output path")
         out.parent.mkdir(parents=True, exist_ok=True)
         self.path = Path(tempfile.mkdtemp(prefix=f".part-{out.name}-", dir=out.parent))
+        self.path.chmod(0o755)  # mkdtemp makes it private; a saved model is an ordinary folder
         return self.path
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -27,6 +27,7 @@ from torch import nn
 from adaptlab.errors import AdaptlabError
 
 METHODS = ("lora", "full", "partial")
+PEFT_HEAD_NAMES = ("classifier", "score")  # what PEFT's SEQ_CLS task type always keeps trainable
 
 
 @dataclass
@@ -154,9 +155,10 @@ def _apply_lora(model: nn.Module, method: MethodConfig, also_train: tuple[str, .
         lora_alpha=method.alpha,
         lora_dropout=method.dropout,
         target_modules=list(method.targets),
-        # PEFT's SEQ_CLS adds "classifier"/"score" itself; naming the head explicitly also covers heads with
-        # other names (DistilBERT's pre_classifier) and keeps the adapter self-contained when saved.
-        modules_to_save=head_module_names(model) + list(also_train),
+        # PEFT's SEQ_CLS adds "classifier"/"score" itself; we add the rest of the head (DistilBERT's
+        # pre_classifier) and random base modules, so everything trained is saved with the adapter.
+        modules_to_save=[name for name in head_module_names(model) + list(also_train)
+                         if name not in PEFT_HEAD_NAMES] or None,
     )
     with quiet_peft():
         return get_peft_model(model, config)
