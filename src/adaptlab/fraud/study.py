@@ -241,17 +241,19 @@ def _write_results(run: RunFolder, report: Report, config: FraudConfig, split: S
     for name, by_threshold in metrics.items():
         for rule, m in by_threshold.items():
             (tn, fp), (fn, tp) = m["confusion_matrix"]
-            rows.append({"split": name, "threshold": f"{m['threshold']:.4f}" + (" (val F1)" if rule != "at_0.5" else ""),
+            label = f"{m['threshold']:.4f}" + (" (val F1)" if rule != "at_0.5" else "")
+            rows.append({"split": name, "threshold": label,
                          "accuracy": m["accuracy"], "precision": m["precision"], "recall": m["recall"],
                          "F1": m["f1"], "AUPRC": m["average_precision"], "ROC-AUC": m["roc_auc"],
                          "fraud amount caught": m["amount_caught_share"], "TP": tp, "FP": fp, "FN": fn, "TN": tn})
     report.table(rows)
     test = metrics["test"]["at_val_threshold"]
     never = 1 - float(y[split.test].mean())
+    amount_share = test["amount_caught_share"] or 0.0
     report.paragraph(
         f"On test, \"never fraud\" would score accuracy {100 * never:.2f}%; the MLP scores "
         f"{100 * test['accuracy']:.2f}% — a gap of {100 * (test['accuracy'] - never):.2f} points that hides "
-        f"what matters: it catches {100 * test['recall']:.1f}% of frauds ({100 * (test['amount_caught_share'] or 0):.1f}% "
+        f"what matters: it catches {100 * test['recall']:.1f}% of frauds ({100 * amount_share:.1f}% "
         f"of the fraudulent amount) with precision {100 * test['precision']:.1f}% at the validation threshold.")
     pr_path = run.file("pr_curves.png")
     plot_pr_curves({f"{n} (AP {metrics[n]['at_0.5']['average_precision']:.3f})": (y[r], scores[n])
