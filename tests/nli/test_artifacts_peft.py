@@ -116,10 +116,13 @@ def test_method_must_match_model_and_merge_needs_an_adapter(tiny_bert_pretrained
     assert not (tmp_path / "merged").exists()
 
 
-def test_adapter_on_a_random_base_refuses_to_reload(tiny_roberta_dir, tmp_path):
+def test_adapter_on_a_random_base_or_without_safetensors_refuses_to_reload(tiny_roberta_dir, tmp_path):
     torch.manual_seed(0)
     method = MethodConfig(method="lora", rank=2)
     model, tokenizer = build_model(str(tiny_roberta_dir), method, random_init=True)
     out = save_trained(model, tokenizer, tmp_path / "adapter", method)
     with pytest.raises(AdaptlabError, match="randomly initialised base"):
+        load_trained(out)
+    (out / "adapter_model.safetensors").rename(out / "adapter_model.bin")
+    with pytest.raises(AdaptlabError, match="only safetensors adapters are loaded"):
         load_trained(out)

@@ -121,6 +121,8 @@ def _load_lora(path: Path, meta: dict) -> nn.Module:
 
     from adaptlab.nli.models import load_base_model
 
+    if not (path / "adapter_model.safetensors").is_file():  # never fall back to PEFT's pickled .bin
+        raise AdaptlabError(f"{path} has no adapter_model.safetensors; only safetensors adapters are loaded")
     if meta.get("random_init"):
         raise AdaptlabError(
             f"{path} is a LoRA adapter trained on a randomly initialised base whose weights were not saved; "
