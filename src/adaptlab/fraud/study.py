@@ -51,29 +51,41 @@ class FraudConfig:
         if self.split not in SPLIT_METHODS:
             problems.append(f"split must be one of {', '.join(SPLIT_METHODS)}, not {self.split!r}")
         if not (isinstance(self.hidden_sizes, list) and self.hidden_sizes
-                and all(isinstance(h, int) and h > 0 for h in self.hidden_sizes)):
+                and all(_is_int(h) and h > 0 for h in self.hidden_sizes)):
             problems.append(f"hidden_sizes must be a non-empty list of positive integers, not {self.hidden_sizes!r}")
-        if not 0 <= self.dropout < 1:
-            problems.append(f"dropout must be in [0, 1), not {self.dropout}")
-        for key in ("test_size", "val_size"):
-            if not 0 < getattr(self, key) < 1:
-                problems.append(f"{key} must be in (0, 1), not {getattr(self, key)}")
-        for key in ("lr", "batch_size", "epochs", "patience"):
-            if not getattr(self, key) > 0:
-                problems.append(f"{key} must be positive, not {getattr(self, key)}")
-        if not isinstance(self.threads, int) or self.threads < 1:
-            problems.append(f"threads must be at least 1, not {self.threads}")
+        ranges = {"dropout": (0, 1, "[0, 1)"), "test_size": (0, 1, "(0, 1)"), "val_size": (0, 1, "(0, 1)")}
+        for key, (low, high, text) in ranges.items():
+            value = getattr(self, key)
+            if not (_is_number(value) and (low <= value < high if key == "dropout" else low < value < high)):
+                problems.append(f"{key} must be a number in {text}, not {value!r}")
+        if not (_is_number(self.lr) and self.lr > 0):
+            problems.append(f"lr must be a positive number, not {self.lr!r}")
+        for key in ("batch_size", "epochs", "patience", "threads"):
+            if not (_is_int(getattr(self, key)) and getattr(self, key) > 0):
+                problems.append(f"{key} must be a positive integer, not {getattr(self, key)!r}")
+        if not _is_int(self.seed):
+            problems.append(f"seed must be an integer, not {self.seed!r}")
         if not (self.pos_weight is None or self.pos_weight == "balanced"
-                or (isinstance(self.pos_weight, (int, float)) and self.pos_weight > 0)):
+                or (_is_number(self.pos_weight) and self.pos_weight > 0)):
             problems.append(f"pos_weight must be empty, 'balanced' or a positive number, not {self.pos_weight!r}")
-        if not self.name or "/" in self.name:
-            problems.append(f"name must be non-empty without '/', not {self.name!r}")
+        if not (isinstance(self.name, str) and self.name and "/" not in self.name):
+            problems.append(f"name must be non-empty text without '/', not {self.name!r}")
+        if self.data is not None and not isinstance(self.data, str):
+            problems.append(f"data must be a file path, not {self.data!r}")
         if problems:
             raise AdaptlabError("invalid config: " + "; ".join(problems))
 
     def training(self) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(TrainConfig)}
         return TrainConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 # --------------------------------------------------------------------------------------------- analysis
@@ -122,6 +134,8 @@ def write_analysis(frame: pd.DataFrame, run: RunFolder, report: Report) -> dict:
 def analyze_study(data: Path | None = None, runs_dir: Path = Path("runs"), name: str = "fraud-analyze",
                   quiet: bool = False) -> Path:
     """``adaptlab fraud analyze``: class counts, imbalance and distribution plots in a run folder."""
+    if not name or "/" in name:
+        raise AdaptlabError(f"run name must be non-empty text without '/', not {name!r}")
     frame, provenance = load_dataset(data, quiet=quiet)
     with RunFolder(runs_dir, name) as run:
         report = Report("Fraud data analysis: ULB credit-card transactions")
