@@ -111,3 +111,13 @@ def test_save_and_load_give_identical_predictions(arrays, tmp_path):
     (tmp_path / "model" / "scaler.json").unlink()
     with pytest.raises(AdaptlabError, match="missing scaler.json"):
         load_model(tmp_path / "model")
+
+
+@pytest.mark.parametrize("pos_weight", [None, "balanced", 4.0])
+def test_reported_loss_is_the_weighted_bce_of_the_kept_model(arrays, pos_weight):
+    X_train, y_train, X_val, y_val = arrays
+    result = train_mlp(X_train, y_train, X_val, y_val, TrainConfig(epochs=1, pos_weight=pos_weight), progress=False)
+    p = predict_proba(result.model, result.scaler, X_train)
+    w = {None: 1.0, "balanced": (y_train == 0).sum() / (y_train == 1).sum(), 4.0: 4.0}[pos_weight]
+    by_hand = -np.mean(w * y_train * np.log(p) + (1 - y_train) * np.log(1 - p))
+    assert result.history[0]["train_loss"] == pytest.approx(by_hand, rel=1e-4)
