@@ -18,6 +18,8 @@ from sklearn.metrics import average_precision_score, precision_score, recall_sco
 from adaptlab.cli import main
 from adaptlab.fraud.data import FEATURES, LABEL, load_creditcard, split_indices
 
+pytestmark = pytest.mark.slow  # real data (skips cleanly when the registry mirror is unreachable)
+
 N_FRAUD, N_NORMAL = 492, 3000
 
 
