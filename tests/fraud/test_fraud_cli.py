@@ -74,6 +74,10 @@ def test_counts_split_and_accuracy_warning(metrics, run_dir):
     report = (run_dir / "report.md").read_text()
     assert f"right {100 * N_NORMAL / n:.2f}% of the time" in report
     assert "Why accuracy is misleading here" in report
+    test_frauds = metrics["split"]["frauds"]["test"]
+    baseline_row = next(line for line in report.splitlines() if "| never fraud |" in line).split(" | ")
+    assert baseline_row[2] == f"{1 - test_frauds / metrics['split']['sizes']['test']:.4f}"  # accuracy
+    assert baseline_row[-3:] == ["0", str(test_frauds), f"{metrics['split']['sizes']['test'] - test_frauds:,} |"]
     assert len(metrics["training"]["history"]) == 2
 
 

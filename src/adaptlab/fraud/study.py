@@ -207,7 +207,7 @@ def run_study(config: FraudConfig, runs_dir: Path = Path("runs"), quiet: bool = 
             "machine": machine_description(),
             "command": " ".join(sys.argv),
         })
-        _write_results(run, report, config, split, y, scores, result, metrics, threshold)
+        _write_results(run, report, config, split, y, amounts, scores, result, metrics, threshold)
         report.heading("Run")
         report.bullets([f"wall time {wall_s:.1f} s (training {result.seconds:.1f} s)",
                         f"machine: {machine_description()}",
@@ -228,7 +228,7 @@ def evaluate(split: Split, y: np.ndarray, amounts: np.ndarray, scores: dict, thr
 
 
 def _write_results(run: RunFolder, report: Report, config: FraudConfig, split: Split, y: np.ndarray,
-                   scores: dict, result: TrainResult, metrics: dict, threshold: float) -> None:
+                   amounts: np.ndarray, scores: dict, result: TrainResult, metrics: dict, threshold: float) -> None:
     report.heading("Model and protocol")
     sizes = split.sizes()
     report.bullets([
@@ -260,6 +260,13 @@ def _write_results(run: RunFolder, report: Report, config: FraudConfig, split: S
                          "accuracy": m["accuracy"], "precision": m["precision"], "recall": m["recall"],
                          "F1": m["f1"], "AUPRC": m["average_precision"], "ROC-AUC": m["roc_auc"],
                          "fraud amount caught": m["amount_caught_share"], "TP": tp, "FP": fp, "FN": fn, "TN": tn})
+    # the "never fraud" baseline on test, through the same metric code: a constant score of 0
+    base = binary_metrics(y[split.test], np.zeros(len(split.test)), 0.5, amounts[split.test])
+    (tn, fp), (fn, tp) = base["confusion_matrix"]
+    rows.append({"split": "test", "threshold": "never fraud", "accuracy": base["accuracy"],
+                 "precision": base["precision"], "recall": base["recall"], "F1": base["f1"],
+                 "AUPRC": base["average_precision"], "ROC-AUC": base["roc_auc"],
+                 "fraud amount caught": base["amount_caught_share"], "TP": tp, "FP": fp, "FN": fn, "TN": tn})
     report.table(rows)
     test = metrics["test"]["at_val_threshold"]
     never = 1 - float(y[split.test].mean())
