@@ -93,8 +93,22 @@ def _run(args: argparse.Namespace) -> int:
                  "hidden_sizes": args.hidden, "pos_weight": args.pos_weight, "patience": args.patience}
     config = load_config(FraudConfig, args.config or REFERENCE_CONFIG, overrides)
     path = run_study(config, args.runs_dir, quiet=args.quiet)
+    if not args.quiet:
+        print(_headline(path))
     print(path)
     return 0
+
+
+def _headline(run_dir: Path) -> str:
+    import json
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    test = metrics["metrics"]["test"]
+    parts = [f"test AUPRC {test['at_0.5']['average_precision']:.4f}, ROC-AUC {test['at_0.5']['roc_auc']:.4f}"]
+    for key, label in (("at_0.5", "0.5"), ("at_val_threshold", f"{metrics['val_f1_threshold']:.4f} (val F1)")):
+        m = test[key]
+        parts.append(f"at {label}: precision {m['precision']:.3f}, recall {m['recall']:.3f}, F1 {m['f1']:.3f}")
+    return "; ".join(parts)
 
 
 def _score(args: argparse.Namespace) -> int:
