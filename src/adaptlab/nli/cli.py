@@ -87,3 +87,7 @@ def register(subparsers) -> None:
     merge.add_argument("out", type=Path, metavar="OUT", help="output folder for the merged model")
     merge.add_argument("--quiet", action="store_true", help="print only the output path")
     merge.set_defaults(handler=_merge)
+
+    from adaptlab.nli.study_cli import register_study_commands  # train / evaluate / predict / compare (owner N3)
+
+    register_study_commands(nli)

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import gather_object, set_seed
 from tqdm.auto import tqdm
@@ -29,6 +28,7 @@ from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmu
 from adaptlab.core.system import peak_rss_bytes
 from adaptlab.errors import AdaptlabError
 from adaptlab.nli.batches import check_pairs, encode_pairs, fingerprint, length_grouped_batches, shard
+from adaptlab.nli.inference import forward_chunks, length_sorted_chunks
 
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 
@@ -210,19 +210,8 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_dfs: dict[str, pd.DataF
 def evaluate(accelerator: Accelerator, model, features: list[dict], collate, batch_size: int):
     """Mean cross-entropy and softmax probabilities (rows in input order), sharded across processes."""
     model = accelerator.unwrap_model(model)
-    was_training = model.training
-    model.eval()
-    order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")  # similar lengths pad less
-    chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    mine = []
-    with torch.inference_mode(), accelerator.autocast():
-        for indices in chunks[accelerator.process_index :: accelerator.num_processes]:
-            batch = collate([features[i] for i in indices]).to(accelerator.device)
-            labels = batch.pop("labels")
-            logits = model(**batch).logits.float()
-            losses = F.cross_entropy(logits, labels, reduction="none")
-            mine.append((indices.tolist(), losses.cpu().numpy(), logits.softmax(-1).cpu().numpy()))
-    model.train(was_training)
+    chunks = length_sorted_chunks(features, batch_size)[accelerator.process_index :: accelerator.num_processes]
+    mine = forward_chunks(model, features, chunks, collate, accelerator.device, accelerator.autocast)
     probabilities = np.zeros((len(features), model.config.num_labels))
     losses = np.zeros(len(features))
     for indices, batch_losses, batch_probabilities in gather_object(mine):

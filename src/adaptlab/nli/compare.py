@@ -1,0 +1,152 @@
+"""``adaptlab nli compare``: LoRA vs full vs partial on the same data, seeds and budget, in one table.
+
+Each method trains in its own subprocess (``adaptlab nli train --config``), so its peak memory is its own
+and one method's allocations cannot inflate another's. The subprocesses write ordinary train run folders
+inside the compare run folder; this module reads their metrics.json/history.json and builds the table,
+the curves and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from adaptlab.core.plots import plot_curves
+from adaptlab.core.report import Report
+from adaptlab.core.runs import RunFolder
+from adaptlab.core.system import machine_description
+from adaptlab.errors import AdaptlabError
+from adaptlab.nli.study import NLIRunConfig
+
+METHOD_NAMES = ("lora", "full", "partial")
+
+
+def run_compare(config: NLIRunConfig, methods: list[str]) -> Path:
+    """Train each of ``methods`` with ``config`` (method swapped in) and write the comparison run folder."""
+    unknown = [m for m in methods if m not in METHOD_NAMES]
+    if unknown or not methods:
+        raise AdaptlabError(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHOD_NAMES)}")
+    if len(set(methods)) != len(methods):
+        raise AdaptlabError("each method may appear once in --methods")
+    if config.resume:
+        raise AdaptlabError("compare starts fresh runs; resume a single method with `adaptlab nli train --resume`")
+    for method in methods:
+        replace(config, method=method).validate()
+
+    with RunFolder(config.out, "nli-compare") as run:
+        rows, histories, started = [], {}, time.perf_counter()
+        for method in methods:
+            if not config.quiet:
+                print(f"=== {method} ===", flush=True)
+            method_root = run.file(f"methods/{method}")
+            method_config = replace(config, method=method, out=str(method_root),
+                                    checkpoint_dir=str(method_root / "checkpoints") if config.save_every else None)
+            config_path = run.file(f"methods/{method}.yaml")
+            config_path.write_text(_yaml(asdict(method_config)))
+            tick = time.perf_counter()
+            # The child inherits stdout/stderr, so its eval table and progress bar show live.
+            done = subprocess.run([sys.executable, "-m", "adaptlab", "nli", "train", "--config", str(config_path)])
+            if done.returncode != 0:
+                raise AdaptlabError(f"the {method} run failed (exit code {done.returncode}); see its output above")
+            method_run = _only_run_folder(method_root)
+            metrics = json.loads((method_run / "metrics.json").read_text())
+            histories[method] = json.loads((method_run / "history.json").read_text())
+            rows.append(_table_row(method, metrics, time.perf_counter() - tick, method_run.relative_to(run.path)))
+        total_seconds = time.perf_counter() - started
+
+        splits = [k.removeprefix("accuracy ") for k in rows[0] if k.startswith("accuracy ")]
+        curves = _plot_comparison(histories, splits, run.path)
+        run.write_config(asdict(config))
+        run.write_json("comparison.json", {"methods": methods, "rows": rows, "total_seconds": total_seconds,
+                                           "machine": machine_description(),
+                                           "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
+        report = Report(f"NLI: {' vs '.join(methods)} on {config.model}")
+        report.paragraph(f"Same data ({config.data}), seed {config.seed} and budget for every method "
+                         f"({_budget(config)}); each method ran in its own process. "
+                         f"Total time {total_seconds / 60:.1f} min. Machine: {machine_description()}.")
+        report.table(rows, list(rows[0]))
+        report.bullets([
+            "trainable / % of total: parameters the optimizer updates, over the classification model's parameters",
+            "train wall (s): the training loop incl. its evaluations; process wall (s): the whole subprocess",
+            "peak memory: CUDA max allocated on GPU, else the process's peak resident set size (CPU)",
+            "saved model: bytes on disk of the saved artifact (LoRA: adapter + head only)",
+        ])
+        for path in curves:
+            report.image(path, path.stem)
+        report.write(run.path)
+    if not config.quiet:
+        print(_format_table(rows))
+        print(f"run folder: {run.path}")
+    return run.path
+
+
+def _table_row(method: str, metrics: dict, process_seconds: float, folder: Path) -> dict:
+    train = metrics["train"]
+    row = {
+        "method": method,
+        "trainable params": metrics["trainable_parameters"],
+        "% of total": round(metrics["trainable_percent"], 3),
+        "total params": metrics["total_parameters"],
+        "lr": metrics["lr"],
+        "steps": train["steps"],
+        "train wall (s)": round(train["wall_seconds"], 1),
+        "process wall (s)": round(process_seconds, 1),
+        "train samples/s": round(train["samples_per_second"], 2),
+        "peak memory (MiB)": round(train["peak_memory_bytes"] / 2**20, 1),
+        "saved model (MB)": round(metrics["checkpoint_bytes"] / 1e6, 3),
+    }
+    for split, m in metrics["evals"].items():
+        row[f"accuracy {split}"] = round(m["accuracy"], 4)
+    row["run"] = str(folder)
+    return row
+
+
+def _plot_comparison(histories: dict[str, list[dict]], splits: list[str], folder: Path) -> list[Path]:
+    """One loss plot (training + first eval split per method) and one accuracy plot (every split per method)."""
+    steps = max((h for h in histories.values()), key=len)
+    x = [row["step"] for row in steps]
+    primary = splits[0]
+    losses = {}
+    for method, history in histories.items():
+        losses[f"{method} training"] = [row["train_loss"] for row in history]
+        losses[f"{method} {primary}"] = [row[f"{primary}_loss"] for row in history]
+    accuracy = {f"{method} {split}" if len(splits) > 1 else method: [row[f"{split}_accuracy"] for row in history]
+                for method, history in histories.items() for split in splits}
+    return [
+        plot_curves(x, losses, folder / "loss.png", title="Loss per method", xlabel="optimizer step",
+                    ylabel="cross-entropy (nats)"),
+        plot_curves(x, accuracy, folder / "accuracy.png", title="Accuracy per method", xlabel="optimizer step",
+                    ylabel="accuracy (share of pairs)"),
+    ]
+
+
+def _only_run_folder(root: Path) -> Path:
+    found = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "checkpoints"]
+    if len(found) != 1:
+        raise AdaptlabError(f"expected one run folder in {root}, found {len(found)}")
+    return found[0]
+
+
+def _budget(config: NLIRunConfig) -> str:
+    steps = f"{config.max_steps} optimizer steps" if config.max_steps else f"{config.epochs:g} epoch(s)"
+    return (f"{steps}, batch {config.batch_size} x {config.grad_accum} accumulation, max length {config.max_length}, "
+            f"train pairs {config.max_train_samples or 'all'}")
+
+
+def _format_table(rows: list[dict]) -> str:
+    columns = [c for c in rows[0] if c != "run"]
+    cells = [[str(r[c]) if not isinstance(r[c], int) else f"{r[c]:,}" for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def _yaml(values: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(values, sort_keys=False)

@@ -1,0 +1,76 @@
+"""Scores of NLI predictions: accuracy per split and per genre, per-class P/R/F1, confusion matrix PNGs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from adaptlab.core.metrics import multiclass_metrics
+from adaptlab.core.plots import plot_confusion, plot_curves
+from adaptlab.core.report import Report
+
+
+def split_metrics(frame: pd.DataFrame, probabilities: np.ndarray, labels: list[str]) -> dict:
+    """core.multiclass_metrics for one split, plus accuracy per genre when the data names genres."""
+    predicted = probabilities.argmax(1)
+    metrics = multiclass_metrics(frame["label"].to_numpy(), predicted, labels)
+    if "genre" in frame.columns and frame["genre"].notna().any():
+        correct = pd.Series(predicted == frame["label"].to_numpy(), index=frame.index)
+        metrics["per_genre"] = {
+            str(genre): {"n": int(len(hits)), "accuracy": float(hits.mean())}
+            for genre, hits in correct.groupby(frame["genre"].fillna("unknown"), sort=True)
+        }
+    return metrics
+
+
+def evaluate_splits(evals: dict[str, pd.DataFrame], probabilities: dict[str, np.ndarray], labels: list[str],
+                    folder: Path) -> tuple[dict, dict[str, Path]]:
+    """Metrics per split and a confusion-matrix PNG per split written into ``folder``."""
+    metrics, images = {}, {}
+    for name, frame in evals.items():
+        metrics[name] = split_metrics(frame, probabilities[name], labels)
+        images[name] = plot_confusion(metrics[name]["confusion_matrix"], labels, folder / f"confusion_{name}.png",
+                                      title=f"Confusion matrix, {name} (n={len(frame):,})")
+    return metrics, images
+
+
+def predictions_frame(frame: pd.DataFrame, probabilities: np.ndarray, labels: list[str]) -> pd.DataFrame:
+    """The pairs with true label, predicted label and one probability column per class."""
+    out = frame[[c for c in ("pair_id", "genre", "premise", "hypothesis") if c in frame.columns]].copy()
+    if "label" in frame.columns:
+        out["label"] = [labels[i] for i in frame["label"]]
+    out["predicted"] = [labels[i] for i in probabilities.argmax(1)]
+    for i, name in enumerate(labels):
+        out[f"p_{name}"] = probabilities[:, i].round(6)
+    return out
+
+
+def plot_history(history: list[dict], folder: Path, title: str) -> list[Path]:
+    """Loss curves (training + each eval split) and accuracy curves over optimizer steps."""
+    if not history:
+        return []
+    steps = [row["step"] for row in history]
+    splits = [k[: -len("_accuracy")] for k in history[0] if k.endswith("_accuracy")]
+    losses = {"training": [row["train_loss"] for row in history]}
+    losses.update({f"{s} (validation)": [row[f"{s}_loss"] for row in history] for s in splits})
+    paths = [plot_curves(steps, losses, folder / "loss.png", title=f"Loss, {title}", xlabel="optimizer step",
+                         ylabel="cross-entropy (nats)")]
+    if splits:
+        paths.append(plot_curves(steps, {s: [row[f"{s}_accuracy"] for row in history] for s in splits},
+                                 folder / "accuracy.png", title=f"Accuracy, {title}", xlabel="optimizer step",
+                                 ylabel="accuracy (share of pairs)"))
+    return paths
+
+
+def add_metrics_to_report(report: Report, metrics: dict, images: dict[str, Path], labels: list[str]) -> None:
+    """Per split: accuracy, macro F1, a per-class table, per-genre accuracy (if known), the confusion matrix."""
+    for name, m in metrics.items():
+        report.heading(f"Evaluation: {name}", 3)
+        report.paragraph(f"{m['n']:,} pairs; accuracy {m['accuracy']:.4f}; macro F1 {m['macro_f1']:.4f}.")
+        report.table([{"class": c, **m["per_class"][c]} for c in labels],
+                     ["class", "precision", "recall", "f1", "support"])
+        if m.get("per_genre"):
+            report.table([{"genre": g, **v} for g, v in m["per_genre"].items()], ["genre", "n", "accuracy"])
+        report.image(images[name], f"Confusion matrix on {name} (rows: true class)")

@@ -1,0 +1,50 @@
+"""Class probabilities for premise/hypothesis pairs from a trained classifier (used by the loop and by predict)."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from transformers import DataCollatorWithPadding
+
+from adaptlab.nli.batches import encode_pairs
+
+
+def length_sorted_chunks(features: list[dict], batch_size: int) -> list[np.ndarray]:
+    """Row indices in batches of similar length (inference pads less; order is restored by index)."""
+    order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def forward_chunks(model, features: list[dict], chunks, collate, device, autocast=nullcontext) -> list[tuple]:
+    """``(indices, per-row cross-entropy or None, probabilities)`` for each chunk, in eval mode, no grad."""
+    was_training = model.training
+    model.eval()
+    out = []
+    with torch.inference_mode(), autocast():
+        for indices in chunks:
+            batch = collate([features[i] for i in indices]).to(device)
+            labels = batch.pop("labels", None)
+            logits = model(**batch).logits.float()
+            losses = F.cross_entropy(logits, labels, reduction="none").cpu().numpy() if labels is not None else None
+            out.append((np.asarray(indices).tolist(), losses, logits.softmax(-1).cpu().numpy()))
+    model.train(was_training)
+    return out
+
+
+def predict_proba(model, tokenizer, pairs: pd.DataFrame, *, max_length: int = 128, batch_size: int = 32) -> np.ndarray:
+    """``(rows, num_labels)`` softmax probabilities for a frame with premise/hypothesis columns (label optional)."""
+    device = next(model.parameters()).device
+    frame = pairs if "label" in pairs.columns else pairs.assign(label=0)  # the collator wants a label; unused
+    features = encode_pairs(tokenizer, frame, max_length)
+    for feature in features:
+        feature.pop("label")
+    collate = DataCollatorWithPadding(tokenizer)
+    probabilities = np.zeros((len(features), model.config.num_labels))
+    for indices, _, batch_probabilities in forward_chunks(model, features, length_sorted_chunks(features, batch_size),
+                                                          collate, device):
+        probabilities[indices] = batch_probabilities
+    return probabilities

@@ -1,0 +1,129 @@
+"""nli train / evaluate / predict / compare end to end on tiny random RoBERTa models and a tiny CSV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from adaptlab.cli import main
+from adaptlab.nli.study import NLIRunConfig, run_evaluate, run_predict, run_train
+
+LABELS = ["entailment", "neutral", "contradiction"]
+SENTENCES = ["A man is playing a guitar on stage.", "A woman reads a book in the park.",
+             "Two dogs are running through the snow.", "The children are sleeping.", "Nobody is outside.",
+             "Someone plays music for a crowd."]
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models run several times slower with 2 threads on a busy 2-core machine (threads contend)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def pairs_csv(tmp_path_factory) -> Path:
+    """60 labelled pairs + 2 without consensus ('-') in the MNLI CSV layout of ../shared/data/mnli."""
+    rng = np.random.default_rng(0)
+    rows = [{"pairID": f"p{i}", "sentence1": SENTENCES[rng.integers(6)], "sentence2": SENTENCES[rng.integers(6)],
+             "label": LABELS[i % 3] if i < 60 else "-"} for i in range(62)]
+    path = tmp_path_factory.mktemp("nli-data") / "pairs.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def _config(model: Path, data: Path, out: Path, **kw) -> NLIRunConfig:
+    values = dict(model=str(model), data=str(data), heldout_fraction=0.25, max_steps=4, batch_size=8,
+                  eval_every=2, lr=1e-3, out=str(out), quiet=True, rank=4)
+    values.update(kw)
+    return NLIRunConfig(**values)
+
+
+def test_train_writes_a_run_that_evaluate_and_predict_reproduce(tiny_roberta_pretrained, pairs_csv, tmp_path):
+    run = run_train(_config(tiny_roberta_pretrained, pairs_csv, tmp_path, method="lora"))
+
+    names = {p.name for p in run.iterdir()}
+    assert {"config.yaml", "metrics.json", "history.json", "report.md", "report.html", "loss.png", "accuracy.png",
+            "confusion_heldout.png", "predictions_heldout.csv", "model", "data.txt"} <= names
+    assert (run / "model" / "adapter_config.json").is_file() and (run / "model" / "adapter_model.safetensors").is_file()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0 < metrics["trainable_parameters"] < metrics["total_parameters"]
+    assert metrics["dropped"] == {"train+heldout": 2}
+    assert metrics["train_pairs"] + metrics["eval_pairs"]["heldout"] == 60
+    assert [r["step"] for r in json.loads((run / "history.json").read_text())] == [2, 4]
+    heldout = metrics["evals"]["heldout"]
+    assert heldout["n"] == 15 and sum(map(sum, heldout["confusion_matrix"])) == 15
+    # accuracy recomputed independently from the saved predictions
+    predictions = pd.read_csv(run / "predictions_heldout.csv")
+    assert heldout["accuracy"] == pytest.approx((predictions["label"] == predictions["predicted"]).mean())
+    assert metrics["checkpoint_bytes"] == sum(p.stat().st_size for p in (run / "model").rglob("*") if p.is_file())
+
+    # the saved adapter, reloaded, gives the probabilities the training run reported
+    evaluation = run_evaluate(run, str(pairs_csv), heldout_fraction=0.25, out=tmp_path / "eval", quiet=True)
+    again = json.loads((evaluation / "metrics.json").read_text())["evals"]["heldout"]
+    assert again["accuracy"] == heldout["accuracy"] and again["confusion_matrix"] == heldout["confusion_matrix"]
+    predicted = run_predict(run, predictions[["premise", "hypothesis"]])
+    columns = [f"p_{name}" for name in LABELS]
+    assert np.allclose(predicted[columns].to_numpy(), predictions[columns].to_numpy(), atol=1e-5)
+    assert list(predicted["predicted"]) == list(predictions["predicted"])
+
+
+def test_compare_gives_one_sane_row_per_method(tiny_roberta_pretrained, pairs_csv, tmp_path):
+    from adaptlab.nli.compare import run_compare
+
+    folder = run_compare(_config(tiny_roberta_pretrained, pairs_csv, tmp_path, top_layers=1), ["lora", "full", "partial"])
+
+    result = json.loads((folder / "comparison.json").read_text())
+    rows = {row["method"]: row for row in result["rows"]}
+    assert list(rows) == ["lora", "full", "partial"]
+    total = rows["full"]["total params"]
+    assert rows["full"]["trainable params"] == total and rows["full"]["% of total"] == 100
+    assert 0 < rows["lora"]["trainable params"] < rows["partial"]["trainable params"] < total
+    for row in rows.values():
+        assert row["total params"] == total and row["steps"] == 4
+        assert row["% of total"] == pytest.approx(round(100 * row["trainable params"] / total, 3))
+        assert row["train samples/s"] > 0 and row["peak memory (MiB)"] > 0 and row["saved model (MB)"] > 0
+        assert 0 <= row["accuracy heldout"] <= 1
+        assert (folder / row["run"] / "model").is_dir()
+    assert rows["lora"]["saved model (MB)"] < rows["full"]["saved model (MB)"]
+    assert {"loss.png", "accuracy.png", "report.md", "report.html", "config.yaml"} <= {p.name for p in folder.iterdir()}
+    assert "| lora |" in (folder / "report.md").read_text()
+
+
+def test_config_file_then_flags(tmp_path, pairs_csv, tiny_roberta_pretrained):
+    from adaptlab.cli import build_parser
+    from adaptlab.nli.study_cli import _resolve
+
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(f"model: {tiny_roberta_pretrained}\nmethod: partial\nlr: 0.002\nmax_steps: 7\n"
+                           "targets: [query, key]\n")
+    args = build_parser().parse_args(["nli", "train", "--config", str(config_file), "--max-steps", "3"])
+    config = _resolve(args)
+    assert (config.method, config.lr, config.max_steps, config.targets) == ("partial", 0.002, 3, "query,key")
+    assert config.batch_size == 16 and config.data == "mnli"  # untouched defaults
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["nli", "train", "--data", "/no/such/file.csv", "--model", "minilm"], "/no/such/file.csv"),
+    (["nli", "compare", "--methods", "lora,bogus"], "unknown method(s) bogus"),
+    (["nli", "train", "--batch-size", "0"], "batch_size must be at least 1"),
+    (["nli", "evaluate", "/no/such/run", "--data", "x.csv"], "neither a run folder"),
+    (["nli", "predict", "/no/such/run", "--premise", "A dog runs."], "give --premise and --hypothesis"),
+])
+def test_bad_inputs_are_one_line_errors(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_unknown_method_is_rejected_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["nli", "train", "--method", "bogus"])
+    assert exit_info.value.code == 2 and "invalid choice: 'bogus'" in capsys.readouterr().err
