@@ -105,6 +105,23 @@ def test_neighbour_ratio_matches_brute_force_with_exact_duplicates():
         np.testing.assert_array_equal(sampler.neighbour_ratio_[cls], expected)
 
 
+def test_exact_ties_on_a_grid_far_from_the_origin_go_to_the_lower_row_index():
+    # integer grid + a large offset: many neighbours at exactly equal distance, and a product-based
+    # distance loses digits here; the k-nearest sets must still be the brute-force (distance, index) ones
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 4, size=(400, 3)).astype(np.float64) + np.array([1e6, 0.0, -5e5])
+    y = (rng.random(400) < 0.15).astype(np.int64)
+    k = 25
+    sampler = ADASYN(k=k, imb_threshold=1.0, random_state=0, chunk_size=7)
+    sampler.fit_resample(X, y)
+    members = np.flatnonzero(y == 1)
+    expected = [np.mean(y[brute_force_neighbours(X, i, k)] != 1) for i in members]
+    np.testing.assert_array_equal(sampler.neighbour_ratio_[1], expected)
+    for i, z in sampler.provenance_:
+        if i not in sampler.fallback_points_:
+            assert z in brute_force_neighbours(X, i, k)
+
+
 def test_points_surrounded_by_another_class_get_samples_from_the_fallback_neighbourhood():
     rng = np.random.default_rng(0)
     majority = rng.normal(0, 1, (300, 2))
@@ -230,7 +247,8 @@ def test_largest_remainder_matches_exact_fractions_and_breaks_ties_by_position()
     [
         ({"k": 0}, None, r"'k' parameter of ADASYN must be an int in the range \[1, inf\)"),
         ({"ratio": -0.5}, None, r"'ratio' parameter of ADASYN must be a float in the range \[0.0, inf\)"),
-        ({"imb_threshold": 0.0}, None, r"'imb_threshold' parameter of ADASYN must be a float in the range \(0.0, 1.0\]"),
+        ({"imb_threshold": 0.0}, None, r"'imb_threshold' parameter of ADASYN must be a float in the range "
+                                       r"\(0.0, 1.0\]"),
         ({"imb_threshold": 1.5}, None, r"'imb_threshold' parameter"),
         ({"k": 40}, None, r"k=40 must be smaller than the number of samples \(40\)"),
         ({}, "one_point_class", r"class 1 has 1 sample; over-sampling a class needs at least 2"),

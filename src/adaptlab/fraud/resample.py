@@ -66,7 +66,7 @@ class ADASYN(BaseOverSampler):
     sampling_strategy : imbalanced-learn's ``sampling_strategy``, default "auto"
         Candidate classes and their deficits (see the module docstring).
     chunk_size : int or None, default None
-        Query rows per neighbour-search block; None keeps each block near 64 MiB. Results do not depend
+        Query rows per neighbour-search block; None keeps each block near 128 MiB. Results do not depend
         on it (bit-for-bit).
 
     Attributes (after ``fit_resample``)

@@ -1,0 +1,58 @@
+"""The exact chunked k-nearest-neighbour selection under ADASYN, against brute force."""
+
+import numpy as np
+
+from adaptlab.fraud.neighbours import Geometry, select_k_nearest, within_boundary
+
+
+def brute_force(X, i, pool, k):
+    pool = pool[pool != i]
+    dist = ((X[pool] - X[i]) ** 2).sum(axis=1)
+    order = np.lexsort((pool, dist))
+    return np.sort(pool[order[:k]]), dist[order[k - 1]], pool[order[k - 1]]
+
+
+def as_sets(selection, n_queries):
+    return [np.sort(selection.col[selection.row == r]) for r in range(n_queries)]
+
+
+def test_select_matches_brute_force_when_the_strided_guess_is_too_tight():
+    # every 25th row (what the threshold guess samples when n=1000, k=10) sits right next to the query,
+    # so the guess keeps too few candidates and the exact fallback must take over
+    rng = np.random.default_rng(0)
+    X = rng.normal(0, 5, (1000, 4))
+    X[::25] = rng.normal(0, 0.01, (40, 4))
+    query = np.array([3, 500, 977])
+    X[query] = 0.0
+    geo = Geometry.of(X)
+    found = select_k_nearest(geo, query, None, 10)
+    for r, i in enumerate(query):
+        expected, kth_distance, kth_index = brute_force(X, i, np.arange(len(X)), 10)
+        assert np.array_equal(as_sets(found, len(query))[r], expected)
+        assert (found.kth_distance[r], found.kth_index[r]) == (kth_distance, kth_index)
+
+
+def test_select_within_a_pool_excludes_the_query_by_index_and_keeps_its_duplicates():
+    rng = np.random.default_rng(1)
+    X = rng.normal(0, 1, (300, 3))
+    X[10] = X[11] = X[12]  # three identical rows
+    pool = np.arange(0, 300, 2)  # even rows; 10 and 12 are in it
+    query = np.array([10, 12, 40, 41])  # 41 is not in the pool
+    found = select_k_nearest(Geometry.of(X), query, pool, 6)
+    for r, i in enumerate(query):
+        assert np.array_equal(as_sets(found, len(query))[r], brute_force(X, i, pool, 6)[0])
+    assert 12 in as_sets(found, len(query))[0] and 10 not in as_sets(found, len(query))[0]
+
+
+def test_within_boundary_gives_the_class_members_among_the_k_nearest():
+    rng = np.random.default_rng(2)
+    X = np.rint(rng.normal(0, 2, (500, 2)))  # integer points: many exactly tied distances
+    y = (rng.random(500) < 0.2).astype(int)
+    members = np.flatnonzero(y == 1)
+    geo = Geometry.of(X)
+    k = 30
+    found = select_k_nearest(geo, members, None, k)
+    rows, cols = within_boundary(geo, members, members, found.kth_distance, found.kth_index)
+    for r, i in enumerate(members):
+        neighbours = brute_force(X, i, np.arange(len(X)), k)[0]
+        assert np.array_equal(cols[rows == r], neighbours[y[neighbours] == 1])
