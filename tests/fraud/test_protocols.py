@@ -94,6 +94,18 @@ def test_paper_protocol_puts_synthetic_rows_and_parents_in_test_and_is_marked_le
         guard_scoring(dataclasses.replace(prepared, leaky=False, protocol=SAFE), "test")
 
 
+def test_paper_protocol_accepts_a_custom_splitter_over_the_resampled_rows(data):
+    def newest_last(X, y, seed):  # a "time" split on feature 0 of the resampled rows
+        order = np.argsort(X[:, 0], kind="stable")
+        n = len(order)
+        return order[: int(0.6 * n)], order[int(0.6 * n): int(0.8 * n)], order[int(0.8 * n):]
+
+    prepared = prepare_paper(*data, ADASYN(k=10, random_state=0), seed=0, splitter=newest_last)
+    assert prepared.train.X[:, 0].max() <= prepared.val.X[:, 0].min()
+    assert prepared.val.X[:, 0].max() <= prepared.test.X[:, 0].min()
+    assert prepared.leaky and guard_scoring(prepared, "test").leaky
+
+
 def test_guard_catches_a_parent_row_without_any_synthetic_row(data, split):
     prepared = prepare_safe(*data, split, ADASYN(k=10, random_state=0))
     parent = int(prepared.train.parent_ids[prepared.train.synthetic][0, 0])

@@ -133,14 +133,18 @@ def prepare_safe(X, y, split, sampler=None) -> PreparedData:
 def prepare_paper(X, y, sampler, seed: int, *, splitter: Callable | None = None) -> PreparedData:
     """LEAKY by design: resample every row, then split the resampled rows.
 
-    ``splitter(y_resampled, seed) -> (train, val, test)`` positions into the resampled rows; default
-    :func:`stratified_positions` (20% test, then 25% of the rest validation, stratified on the label).
+    ``splitter(X_resampled, y_resampled, seed) -> (train, val, test)`` positions into the resampled rows
+    (e.g. a time split over the resampled Time column); default :func:`stratified_positions` (20% test,
+    then 25% of the rest validation, stratified on the label).
     """
     if sampler is None:
         raise AdaptlabError("the paper protocol is about resampling before splitting: give it a sampler")
     X, y = _as_arrays(X, y)
     everything = _resampled_part("all", sampler, X, y, np.arange(len(y)))
-    positions = (splitter or stratified_positions)(everything.y, seed)
+    if splitter is None:
+        positions = stratified_positions(everything.y, seed)
+    else:
+        positions = _check_split(splitter(everything.X, everything.y, seed), len(everything.y))
     train, val, test = (_subset(everything, name, pos) for name, pos in zip(("train", "val", "test"), positions))
     return PreparedData(PAPER, True, train, val, test, parent_pool=np.arange(len(y)))
 
