@@ -56,3 +56,17 @@ def test_within_boundary_gives_the_class_members_among_the_k_nearest():
     for r, i in enumerate(members):
         neighbours = brute_force(X, i, np.arange(len(X)), k)[0]
         assert np.array_equal(cols[rows == r], neighbours[y[neighbours] == 1])
+
+
+def test_select_is_exact_when_one_feature_dwarfs_the_others():
+    # seconds-scale "Time" shared by groups of rows + tiny features: the float32 pre-selection cannot
+    # resolve the tiny differences at all, so the exact band decides everything
+    rng = np.random.default_rng(3)
+    time_s = np.repeat(rng.integers(0, 172_800, 60), 10).astype(np.float64)
+    X = np.column_stack([time_s, rng.normal(0, 1e-3, (600, 3))])
+    query = np.array([0, 5, 123, 599])
+    found = select_k_nearest(Geometry.of(X), query, None, 15)
+    for r, i in enumerate(query):
+        expected, kth_distance, kth_index = brute_force(X, i, np.arange(len(X)), 15)
+        assert np.array_equal(as_sets(found, len(query))[r], expected)
+        assert (found.kth_distance[r], found.kth_index[r]) == (kth_distance, kth_index)
