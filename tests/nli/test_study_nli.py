@@ -78,11 +78,13 @@ def test_train_writes_a_run_that_evaluate_and_predict_reproduce(tiny_roberta_pre
 def test_compare_gives_one_sane_row_per_method(tiny_roberta_pretrained, pairs_csv, tmp_path):
     from adaptlab.nli.compare import run_compare
 
-    folder = run_compare(_config(tiny_roberta_pretrained, pairs_csv, tmp_path, top_layers=1), ["lora", "full", "partial"])
+    folder = run_compare(_config(tiny_roberta_pretrained, pairs_csv, tmp_path, top_layers=1), ["lora", "full", "partial"],
+                         {"full": 5e-4})
 
     result = json.loads((folder / "comparison.json").read_text())
     rows = {row["method"]: row for row in result["rows"]}
     assert list(rows) == ["lora", "full", "partial"]
+    assert [rows[m]["lr"] for m in rows] == [1e-3, 5e-4, 1e-3]  # per-method rate, else the shared one
     total = rows["full"]["total params"]
     assert rows["full"]["trainable params"] == total and rows["full"]["% of total"] == 100
     assert 0 < rows["lora"]["trainable params"] < rows["partial"]["trainable params"] < total
@@ -113,6 +115,7 @@ def test_config_file_then_flags(tmp_path, pairs_csv, tiny_roberta_pretrained):
 @pytest.mark.parametrize("argv, message", [
     (["nli", "train", "--data", "/no/such/file.csv", "--model", "minilm"], "/no/such/file.csv"),
     (["nli", "compare", "--methods", "lora,bogus"], "unknown method(s) bogus"),
+    (["nli", "compare", "--lr", "lora=fast"], "'lora=fast' is not a number"),
     (["nli", "train", "--batch-size", "0"], "batch_size must be at least 1"),
     (["nli", "evaluate", "/no/such/run", "--data", "x.csv"], "neither a run folder"),
     (["nli", "predict", "/no/such/run", "--premise", "A dog runs."], "give --premise and --hypothesis"),

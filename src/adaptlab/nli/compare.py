@@ -25,17 +25,24 @@ from adaptlab.nli.study import NLIRunConfig
 METHOD_NAMES = ("lora", "full", "partial")
 
 
-def run_compare(config: NLIRunConfig, methods: list[str]) -> Path:
-    """Train each of ``methods`` with ``config`` (method swapped in) and write the comparison run folder."""
+def run_compare(config: NLIRunConfig, methods: list[str], lrs: dict[str, float] | None = None) -> Path:
+    """Train each of ``methods`` with ``config`` (method swapped in) and write the comparison run folder.
+
+    ``lrs``: a peak learning rate per method (methods differ in how large a step they tolerate); a method
+    missing from it uses ``config.lr``, else its default in study.METHOD_LR.
+    """
+    lrs = dict(lrs or {})
     unknown = [m for m in methods if m not in METHOD_NAMES]
     if unknown or not methods:
         raise AdaptlabError(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHOD_NAMES)}")
+    if set(lrs) - set(methods):
+        raise AdaptlabError(f"learning rate given for method(s) not compared: {', '.join(sorted(set(lrs) - set(methods)))}")
     if len(set(methods)) != len(methods):
         raise AdaptlabError("each method may appear once in --methods")
     if config.resume:
         raise AdaptlabError("compare starts fresh runs; resume a single method with `adaptlab nli train --resume`")
     for method in methods:
-        replace(config, method=method).validate()
+        replace(config, method=method, lr=lrs.get(method, config.lr)).validate()
 
     with RunFolder(config.out, "nli-compare") as run:
         rows, histories, started = [], {}, time.perf_counter()
@@ -43,7 +50,7 @@ def run_compare(config: NLIRunConfig, methods: list[str]) -> Path:
             if not config.quiet:
                 print(f"=== {method} ===", flush=True)
             method_root = run.file(f"methods/{method}")
-            method_config = replace(config, method=method, out=str(method_root),
+            method_config = replace(config, method=method, lr=lrs.get(method, config.lr), out=str(method_root),
                                     checkpoint_dir=str(method_root / "checkpoints") if config.save_every else None)
             config_path = run.file(f"methods/{method}.yaml")
             config_path.write_text(_yaml(asdict(method_config)))
@@ -60,7 +67,7 @@ def run_compare(config: NLIRunConfig, methods: list[str]) -> Path:
 
         splits = [k.removeprefix("accuracy ") for k in rows[0] if k.startswith("accuracy ")]
         curves = _plot_comparison(histories, splits, run.path)
-        run.write_config(asdict(config))
+        run.write_config({**asdict(config), "methods": methods, "method_lr": lrs})
         run.write_json("comparison.json", {"methods": methods, "rows": rows, "total_seconds": total_seconds,
                                            "machine": machine_description(),
                                            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")})

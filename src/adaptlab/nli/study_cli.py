@@ -19,7 +19,8 @@ TRAIN_EPILOG = """examples:
 """
 
 
-def _run_arguments(parser: argparse.ArgumentParser, *, with_method: bool) -> None:
+def _run_arguments(parser: argparse.ArgumentParser, *, compare: bool = False) -> None:
+    """Flags of NLIRunConfig. compare: no --method (it has --methods) and --lr may name one rate per method."""
     from adaptlab.nli.cli import add_method_arguments
     from adaptlab.nli.data import add_data_arguments
     from adaptlab.nli.study import DEFAULT_MODEL, METHOD_LR
@@ -28,9 +29,9 @@ def _run_arguments(parser: argparse.ArgumentParser, *, with_method: bool) -> Non
                         help="YAML file of run settings (keys = these flags with _); flags given override it")
     parser.add_argument("--model", help=f"hub id, local folder, or preset roberta-large | roberta-base | minilm "
                         f"(default: {DEFAULT_MODEL})")
-    if with_method:
+    if not compare:
         add_method_arguments(parser)
-    else:  # compare: the LoRA/partial knobs without --method
+    else:  # the LoRA/partial knobs without --method
         add_method_arguments(probe := argparse.ArgumentParser(add_help=False))
         for action in probe._actions:
             if action.dest != "method":
@@ -42,8 +43,10 @@ def _run_arguments(parser: argparse.ArgumentParser, *, with_method: bool) -> Non
     group.add_argument("--max-length", type=int, help="tokens per premise+hypothesis pair (default: 128)")
     group.add_argument("--batch-size", type=int, help="pairs per process per micro-batch (default: 16)")
     group.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step (default: 1)")
-    group.add_argument("--lr", type=float, help="peak learning rate (default per method: "
-                       + ", ".join(f"{k} {v:g}" for k, v in METHOD_LR.items()) + ")")
+    group.add_argument("--lr", type=str if compare else float, metavar="LR" + ("|METHOD=LR,..." if compare else ""),
+                       help="peak learning rate (default per method: "
+                       + ", ".join(f"{k} {v:g}" for k, v in METHOD_LR.items()) + ")"
+                       + ("; one for all methods, or one per method: lora=2e-3,full=1e-4" if compare else ""))
     group.add_argument("--weight-decay", type=float, help="AdamW weight decay on matrices (default: 0.01)")
     group.add_argument("--warmup-ratio", type=float, help="share of steps warming up linearly (default: 0.06)")
     group.add_argument("--epochs", type=float, help="passes over the training pairs (default: 1)")
@@ -97,8 +100,28 @@ def _compare(args: argparse.Namespace) -> int:
     from adaptlab.nli.compare import run_compare
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    run_compare(_resolve(args), methods)
+    lrs = _method_lrs(args.lr)
+    args.lr = lrs.pop("*", None)
+    run_compare(_resolve(args), methods, lrs)
     return 0
+
+
+def _method_lrs(text: str | None) -> dict[str, float]:
+    """``3e-4`` (every method) or ``lora=2e-3,full=1e-4`` -> {"*": 3e-4} / {"lora": 2e-3, "full": 1e-4}."""
+    from adaptlab.errors import AdaptlabError
+
+    if text is None:
+        return {}
+    lrs = {}
+    for part in text.split(","):
+        method, _, value = part.rpartition("=")
+        try:
+            lrs[method.strip() or "*"] = float(value)
+        except ValueError:
+            raise AdaptlabError(f"--lr: {part!r} is not a number or METHOD=NUMBER") from None
+    if any(v <= 0 for v in lrs.values()):
+        raise AdaptlabError("--lr values must be positive")
+    return lrs
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -142,7 +165,7 @@ def register_study_commands(nli) -> None:
         description="Train one method, evaluating every N steps (Step | Training Loss | Validation Loss | Accuracy), "
         "and write a run folder: config, metrics.json, history, saved model (PEFT adapter for LoRA), confusion "
         "matrices, curves, report.md/html.", epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _run_arguments(train, with_method=True)
+    _run_arguments(train)
     train.add_argument("--resume", help="continue from a checkpoint folder (or the latest in a checkpoint dir)")
     train.set_defaults(handler=_train)
 
@@ -152,7 +175,7 @@ def register_study_commands(nli) -> None:
         "write one table: trainable params, %% of total, wall time, train samples/s, peak memory, saved model "
         "size, accuracy per eval split; plus loss/accuracy curves and report.md/html.")
     compare.add_argument("--methods", default="lora,full,partial", help="comma-separated (default: lora,full,partial)")
-    _run_arguments(compare, with_method=False)
+    _run_arguments(compare, compare=True)
     compare.set_defaults(handler=_compare)
 
     evaluate = nli.add_parser(
