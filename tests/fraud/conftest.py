@@ -31,7 +31,7 @@ def _make_frame(n_normal: int, n_fraud: int, seed: int = 0) -> pd.DataFrame:
     return frame[COLUMNS]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")  # a pure function: safe to share, and usable by module-scoped fixtures
 def make_frame():
     """``make_frame(n_normal, n_fraud, seed=0)`` -> a small valid frame (see :func:`_make_frame`)."""
     return _make_frame

@@ -114,6 +114,11 @@ def load_dataset(data: Path | None = None, quiet: bool = False) -> tuple[pd.Data
 
 def load_creditcard(path: Path, label_required: bool = True) -> pd.DataFrame:
     """Read a CSV or parquet file and return it validated (see :func:`validate_schema`)."""
+    return validate_schema(read_table(path), str(path), label_required=label_required)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV or parquet file as read, unvalidated; unreadable files give a one-line AdaptlabError."""
     path = Path(path)
     if not path.is_file():
         raise AdaptlabError(f"data file not found: {path}")
@@ -123,7 +128,7 @@ def load_creditcard(path: Path, label_required: bool = True) -> pd.DataFrame:
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AdaptlabError(f"{path}: cannot read as {'parquet' if is_parquet else 'CSV'}: {message}") from None
-    return validate_schema(frame, str(path), label_required=label_required)
+    return frame
 
 
 def validate_schema(frame: pd.DataFrame, what: str = "data", label_required: bool = True) -> pd.DataFrame:

@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from adaptlab.core.metrics import best_f1_threshold, binary_metrics
-from adaptlab.core.plots import plot_bars, plot_confusion, plot_curves, plot_histograms, plot_pr_curves
+from adaptlab.core.plots import plot_bars, plot_curves, plot_histograms, plot_pr_curves
 from adaptlab.core.report import Report
 from adaptlab.core.runs import RunFolder
 from adaptlab.errors import AdaptlabError
 from adaptlab.fraud.data import FEATURES, LABEL, SPLIT_METHODS, Split, load_dataset, split_indices
+from adaptlab.fraud.evaluation import confusion_images, evaluate_parts, metrics_row
 from adaptlab.fraud.model import TrainConfig, TrainResult, predict_proba, save_model, train_mlp
 
 REFERENCE_CONFIG = Path(__file__).with_name("reference.yaml")
@@ -217,14 +218,8 @@ def run_study(config: FraudConfig, runs_dir: Path = Path("runs"), quiet: bool = 
 
 
 def evaluate(split: Split, y: np.ndarray, amounts: np.ndarray, scores: dict, threshold: float) -> dict:
-    """``{split: {"at_0.5": metrics, "at_val_threshold": metrics}}`` from core.metrics.binary_metrics."""
-    return {
-        name: {
-            "at_0.5": binary_metrics(y[rows], scores[name], 0.5, amounts[rows]),
-            "at_val_threshold": binary_metrics(y[rows], scores[name], threshold, amounts[rows]),
-        }
-        for name, rows in split.items()
-    }
+    """``{split: {"at_0.5": metrics, "at_val_threshold": metrics}}`` (see :func:`evaluate_parts`)."""
+    return evaluate_parts({name: (y[rows], scores[name], amounts[rows]) for name, rows in split.items()}, threshold)
 
 
 def _write_results(run: RunFolder, report: Report, config: FraudConfig, split: Split, y: np.ndarray,
@@ -254,19 +249,11 @@ def _write_results(run: RunFolder, report: Report, config: FraudConfig, split: S
     rows = []
     for name, by_threshold in metrics.items():
         for rule, m in by_threshold.items():
-            (tn, fp), (fn, tp) = m["confusion_matrix"]
             label = f"{m['threshold']:.4f}" + (" (val F1)" if rule != "at_0.5" else "")
-            rows.append({"split": name, "threshold": label,
-                         "accuracy": m["accuracy"], "precision": m["precision"], "recall": m["recall"],
-                         "F1": m["f1"], "AUPRC": m["average_precision"], "ROC-AUC": m["roc_auc"],
-                         "fraud amount caught": m["amount_caught_share"], "TP": tp, "FP": fp, "FN": fn, "TN": tn})
+            rows.append({"split": name, "threshold": label, **metrics_row(m)})
     # the "never fraud" baseline on test, through the same metric code: a constant score of 0
     base = binary_metrics(y[split.test], np.zeros(len(split.test)), 0.5, amounts[split.test])
-    (tn, fp), (fn, tp) = base["confusion_matrix"]
-    rows.append({"split": "test", "threshold": "never fraud", "accuracy": base["accuracy"],
-                 "precision": base["precision"], "recall": base["recall"], "F1": base["f1"],
-                 "AUPRC": base["average_precision"], "ROC-AUC": base["roc_auc"],
-                 "fraud amount caught": base["amount_caught_share"], "TP": tp, "FP": fp, "FN": fn, "TN": tn})
+    rows.append({"split": "test", "threshold": "never fraud", **metrics_row(base)})
     report.table(rows)
     test = metrics["test"]["at_val_threshold"]
     never = 1 - float(y[split.test].mean())
@@ -281,12 +268,9 @@ def _write_results(run: RunFolder, report: Report, config: FraudConfig, split: S
                     for n, r in split.items()}, pr_path, title="Precision-recall curves")
     report.image(pr_path, "Precision-recall curves per split")
     report.heading("Confusion matrices")
-    for name, by_threshold in metrics.items():
-        for rule, m in by_threshold.items():
-            path = run.file(f"confusion_{name}_{rule}.png")
-            plot_confusion(m["confusion_matrix"], ["normal", "fraud"], path,
-                           title=f"{name}, threshold {m['threshold']:.4f}")
-            report.image(path, f"Confusion matrix, {name} split, threshold {m['threshold']:.4f}")
+    matrices = {f"{name}_{rule}": m for name, by_rule in metrics.items() for rule, m in by_rule.items()}
+    confusion_images(run, report, matrices,
+                     lambda stem, m: f"{stem.split('_')[0]} split, threshold {m['threshold']:.4f}")
     report.heading("Scoring new transactions")
     report.paragraph("The model folder holds the weights (model.safetensors), the training-split scaler "
                      "(scaler.json), the feature order and the validation threshold (model.json). Score a "
@@ -296,18 +280,34 @@ def _write_results(run: RunFolder, report: Report, config: FraudConfig, split: S
 
 # -------------------------------------------------------------------------------------------- scoring
 
+SCORE_COLUMNS = ("row", "probability", "flag")
+
+
 def score_file(run_dir: Path, data: Path, out: Path | None = None) -> pd.DataFrame:
-    """Per-row fraud probability and flag (probability >= the saved threshold) for a CSV/parquet file."""
-    from adaptlab.fraud.data import load_creditcard
+    """Per-row fraud probability and flag (probability >= the saved threshold) for a CSV/parquet file.
+
+    Columns besides the features and the optional ``Class`` (an ID, a merchant...) are not used for
+    scoring; they are passed through, in file order, between ``row`` and ``probability``.
+    """
+    from adaptlab.fraud.data import COLUMNS, read_table, validate_schema
     from adaptlab.fraud.model import load_model
 
     run_dir = Path(run_dir)
     model_dir = run_dir / "model" if (run_dir / "model").is_dir() else run_dir
     model, scaler, meta = load_model(model_dir)
-    frame = load_creditcard(Path(data), label_required=False)
+    raw = read_table(Path(data))
+    extra = [c for c in raw.columns if str(c) not in COLUMNS]
+    clashing = [str(c) for c in extra if str(c) in SCORE_COLUMNS]
+    if clashing:
+        raise AdaptlabError(f"{data}: column(s) {', '.join(clashing)} would clash with the output columns "
+                            f"{', '.join(SCORE_COLUMNS)}; rename them")
+    frame = validate_schema(raw.drop(columns=extra), str(data), label_required=False)
     probability = predict_proba(model, scaler, frame[meta["features"]].to_numpy())
-    result = pd.DataFrame({"row": np.arange(1, len(frame) + 1), "probability": probability,
-                           "flag": (probability >= meta["threshold"]).astype(int)})
+    result = pd.DataFrame({"row": np.arange(1, len(frame) + 1)})
+    for column in extra:
+        result[str(column)] = raw[column].to_numpy()
+    result["probability"] = probability
+    result["flag"] = (probability >= meta["threshold"]).astype(int)
     if out is not None:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
