@@ -29,7 +29,6 @@ import numpy as np
 # bigger blocks are faster (on 170,883 rows, ~200 queries per block is ~1.5x faster than ~50); 128 MiB
 # keeps the peak extra memory of a fit near 0.3 GB.
 BLOCK_BYTES = 128 * 2**20
-_U32 = float(np.finfo(np.float32).eps) / 2  # unit roundoff of float32
 _U64 = float(np.finfo(np.float64).eps) / 2
 
 
@@ -42,6 +41,7 @@ class Geometry:
     augmented_t: np.ndarray  # (d + 1, n) C-contiguous copy: the product streams it row by row (~1.3x faster)
     sq_norms: np.ndarray  # (n,) float64 |x - mean|^2
     largest_sq: float  # max |x - mean|^2 + |mean|^2 over the data
+    unit_roundoff: float  # of the approximation's dtype
 
     @classmethod
     def of(cls, X: np.ndarray) -> "Geometry":
@@ -49,29 +49,33 @@ class Geometry:
         mean = X.mean(axis=0)
         centred = X - mean  # centring keeps the norms (and so the cancellation error) small
         sq_norms = np.einsum("ij,ij->i", centred, centred)
-        # float32: the approximation only pre-selects (see margin()); half the bytes to stream, ~2x faster
-        augmented = np.hstack([centred, sq_norms[:, None]]).astype(np.float32)
         largest_sq = float(sq_norms.max(initial=0.0)) + float(mean @ mean)
-        return cls(np.ascontiguousarray(X.T), augmented, np.ascontiguousarray(augmented.T), sq_norms, largest_sq)
+        # float32: the approximation only pre-selects (see margin()); half the bytes to stream, ~2x faster.
+        # float64 only where squared norms would overflow float32.
+        dtype = np.float32 if largest_sq < 1e30 else np.float64
+        augmented = np.hstack([centred, sq_norms[:, None]]).astype(dtype)
+        return cls(np.ascontiguousarray(X.T), augmented, np.ascontiguousarray(augmented.T), sq_norms, largest_sq,
+                   float(np.finfo(dtype).eps) / 2)
 
     def margin(self, query: np.ndarray) -> np.ndarray:
         """Per-query bound (squared distance units) on |approx() + shift() - exact squared distance|.
 
         The float32 product of K = d + 1 terms errs by at most gamma_K * sum|terms| <= K u (|q|^2 + 2|x|^2)
         (since 2|q_f x_f| <= q_f^2 + x_f^2), and rounding the inputs to float32 adds <= 3u (|q|^2 + 2|x|^2);
+        factor 2 on top for safety;
         |x|^2 is bounded by the largest in the data. The float64 terms (centring, the exact formula) are
         ~1e-16 relative and get a generous 64x(d + 2) cover. A wider margin only costs a few more exact
         distances, never correctness.
         """
         n_terms = self.augmented.shape[1]
         scale = self.sq_norms[query] + 2.0 * self.largest_sq
-        return 2.0 * (n_terms + 4) * _U32 * scale + 64.0 * (n_terms + 1) * _U64 * scale
+        return 2.0 * (n_terms + 4) * self.unit_roundoff * scale + 64.0 * (n_terms + 1) * _U64 * scale
 
     def approx(self, query: np.ndarray, pool: np.ndarray | None) -> np.ndarray:
         """(len(query), len(pool) or n) float32 approximate ``|x_pool|^2 - 2 q.x_pool`` (the squared
         distance minus the per-row constant ``|q|^2``, so the order within a row is the same)."""
         q = self.augmented[query]
-        lhs = np.hstack([-2.0 * q[:, :-1], np.ones((len(query), 1), dtype=np.float32)])
+        lhs = np.hstack([-2.0 * q[:, :-1], np.ones((len(query), 1), dtype=q.dtype)])
         return lhs @ (self.augmented_t if pool is None else self.augmented[pool].T)
 
     def shift(self, query: np.ndarray) -> np.ndarray:
