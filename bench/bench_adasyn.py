@@ -158,15 +158,16 @@ def markdown(results: list[dict]) -> str:
                     f"peak memory allocated during one fit_resample {r['peak_traced_gib']:.2f} GiB (tracemalloc; "
                     f"input {r['input_gib']:.2f} GiB, output ~{2 * r['input_gib']:.2f} GiB)" for r in results) + ".",
         "", "The reference loop is faster on raw features because the rows are in time order and raw distances "
-        "are dominated by Time, so each per-point stable sort (timsort) sees two long sorted runs (measured: "
-        "~3x faster per sort than on standardised features).",
+        "are dominated by Time, so each per-point stable sort (timsort) sees two long sorted runs, which it "
+        "sorts far faster than the unordered distances of standardised features.",
         "", "imblearn's ADASYN with `n_neighbors=5000` fails: "
         f"`{first['imblearn_adasyn_5000']}`. It uses one `n_neighbors` twice: for the ratio r_i over the whole "
         "data *and* for the interpolation partners, which it searches among the class's own rows only "
         f"(a nearest-neighbour model fitted on the {first['data']['frauds']} frauds), so k + 1 = 5001 neighbours "
         "cannot exist. Even with enough class rows it would mean 'any of the 5000 nearest class mates', not "
-        "the reference's 'the class mates among the 5000 nearest rows'. It also rounds each g_i on its own "
-        "(the total is not exactly G) and raises instead of falling back when every r_i is 0. At "
+        "the reference's 'the class mates among the 5000 nearest rows'. It also rounds each g_i on its own, "
+        f"so the total is not exactly G (here {first['imblearn_adasyn_5']['synthetic_rows']:,} rows instead of "
+        f"{first['synthetic_rows']:,}), and raises instead of falling back when every r_i is 0. At "
         "n_neighbors=5 it is a different (SMOTE-like, local) resampler; its time is shown for scale only.",
     ]
     return "\n".join(lines)
