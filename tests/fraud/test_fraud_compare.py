@@ -91,6 +91,12 @@ def test_one_table_row_per_method(stratified):
     sizes = metrics["split"]["sizes"]["42"]
     for name in ("none", "class-weights", "lightgbm"):  # no resampling: the split's own training rows
         assert metrics["methods"][name]["seeds"]["42"]["train_rows"] == sizes["train"]
+    note = next(line for line in report.splitlines() if line.startswith("Training length (seed 42): "))
+    for name in DEFAULT_METHODS:  # every row's training length, read from metrics.json
+        model = metrics["methods"][name]["seeds"]["42"]["model"]
+        expected = (f"{model['best_iteration']} boosting rounds" if name == "lightgbm"
+                    else f"{model['epochs_run']} epochs (best {model['best_epoch']})")
+        assert f"{METHODS[name].label} {expected}" in note
     frauds = metrics["split"]["frauds"]["42"]["train"]
     for name in ("random-over", "adasyn"):  # exact G at ratio 1: as many frauds as normals
         assert metrics["methods"][name]["seeds"]["42"]["train_rows"] == 2 * (sizes["train"] - frauds)

@@ -46,6 +46,7 @@ def compare_study(config: CompareConfig, runs_dir: Path = Path("runs"), quiet: b
         report.paragraph(_provenance_line(provenance))
         _setup_section(report, config, results)
         _table_section(report, table, spread, len(config.seeds))
+        _training_note(report, config, methods, results)
         _inflation_section(report, inflation, results, float(y.mean()))
         helps = _helps_section(report, results, boot, table, spread)
         _plots(run, report, methods, results)
@@ -201,6 +202,25 @@ def _table_section(report: Report, table: list[dict], spread: dict, n_seeds: int
                      f"{LEAKY} rows are scored on their own test split, which holds synthetic rows.")
 
 
+def _training_note(report: Report, config: CompareConfig, methods, results: dict) -> None:
+    """How long each model trained (first seed): early stopping vs the epoch cap, boosting rounds."""
+    seed, first = next(iter(results.items()))
+    parts, capped = [], []
+    for method in methods:
+        model = first["rows"][method.name]["model"]
+        if "best_iteration" in model:
+            parts.append(f"{method.label} {model['best_iteration']} boosting rounds")
+        else:
+            parts.append(f"{method.label} {model['epochs_run']} epochs (best {model['best_epoch']})")
+            if model["epochs_run"] == config.epochs and model["best_epoch"] == config.epochs:
+                capped.append(method.label)
+    text = f"Training length (seed {seed}): " + "; ".join(parts) + "."
+    if capped:
+        text += (f" Still improving when the {config.epochs}-epoch cap ended training: {', '.join(capped)} "
+                 "(a larger --epochs may lift them a little).")
+    report.paragraph(text)
+
+
 def _inflation_section(report: Report, inflation: list[dict], results: dict, fraud_rate: float) -> None:
     if not inflation:
         return
@@ -259,7 +279,9 @@ def _helps_section(report: Report, results: dict, boot: dict, table: list[dict],
         f"{name} catches {m[1][1]} of {frauds} test frauds with {m[0][1]} false alarms" for name, m in counts.items())
         + ".")
     facts.append(f"Noise: the test split holds {frauds} frauds, so one fraud is {100 / frauds:.1f} recall points; "
-                 "differences of a few frauds are within what another split or seed would give.")
+                 "differences of a few frauds are within what another split or seed would give. The bootstrap "
+                 "covers only the sampling of test rows, not training noise (initialisation, batch order, "
+                 "early stopping): that spread shows across seeds (--seeds).")
     if spread["adasyn"].get("AUPRC") is not None:
         facts.append("Seed spread (std) of test AUPRC: " + ", ".join(
             f"{name} {spread[name]['AUPRC']:.4f}" for name in ("none", "class-weights", "adasyn") if name in spread)
