@@ -270,7 +270,8 @@ def _helps_section(report: Report, results: dict, boot: dict, table: list[dict],
             verdict = (" — better beyond the noise" if low > 0 else " — worse beyond the noise" if high < 0
                        else " — within the noise: no measurable difference")
             verdict = f" (paired bootstrap 95% interval, seed {seed}: [{low:+.4f}, {high:+.4f}]){verdict}"
-        facts.append(f"test AUPRC adasyn {by_name['adasyn']['AUPRC']:.4f} vs {reference} "
+        mean = f" (mean of {len(results)} seeds)" if len(results) > 1 else ""
+        facts.append(f"test AUPRC{mean} adasyn {by_name['adasyn']['AUPRC']:.4f} vs {reference} "
                      f"{by_name[reference]['AUPRC']:.4f}: {diff:+.4f}{verdict}.")
         helps[f"auprc_minus_{reference}"] = {"difference": diff, "paired_bootstrap": paired}
     counts = {name: rows[name]["metrics"]["test"]["at_val_threshold"]["confusion_matrix"]
@@ -282,6 +283,14 @@ def _helps_section(report: Report, results: dict, boot: dict, table: list[dict],
                  "differences of a few frauds are within what another split or seed would give. The bootstrap "
                  "covers only the sampling of test rows, not training noise (initialisation, batch order, "
                  "early stopping): that spread shows across seeds (--seeds).")
+    if len(boot) > 1:  # the same paired comparison on every seed's own split: does the sign hold?
+        for reference in ("none", "class-weights"):
+            per_seed = [(s, b["paired"][f"adasyn - {reference}"]) for s, b in boot.items()
+                        if f"adasyn - {reference}" in b.get("paired", {})]
+            if per_seed:
+                facts.append(f"Paired bootstrap of adasyn - {reference} per seed (mean [95% interval]): " + "; ".join(
+                    f"seed {s} {d['mean']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]" for s, d in per_seed)
+                    + ".")
     if spread["adasyn"].get("AUPRC") is not None:
         facts.append("Seed spread (std) of test AUPRC: " + ", ".join(
             f"{name} {spread[name]['AUPRC']:.4f}" for name in ("none", "class-weights", "adasyn") if name in spread)
