@@ -43,7 +43,8 @@ def encode_pairs(tokenizer, df: pd.DataFrame, max_length: int) -> list[dict]:
         df["premise"].astype(str).tolist(),
         df["hypothesis"].astype(str).tolist(),
         truncation=True,
-        max_length=max_length,
+        # never past what the model has position embeddings for (tokenizers without a limit say ~1e30)
+        max_length=min(max_length, tokenizer.model_max_length),
     )
     labels = df["label"].astype(int).tolist()
     keys = list(encoded.keys())

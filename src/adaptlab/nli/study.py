@@ -108,7 +108,7 @@ def run_train(config: NLIRunConfig) -> Path | None:
     trainable, total = count_parameters(model)
     name = f"nli-{config.method}"
     checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else \
-        Path(config.out) / "checkpoints" / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+        Path(config.out) / "checkpoints" / f"{_shared_stamp()}-{name}"
     train_config = config.train_config(checkpoint_dir)
     if not config.quiet and PartialState().is_main_process:
         print(f"{config.method} on {config.model}: {trainable:,} trainable of {total:,} parameters "
@@ -156,6 +156,17 @@ def run_train(config: NLIRunConfig) -> Path | None:
     if not config.quiet:
         print(f"run folder: {run.path}")
     return run.path
+
+
+def _shared_stamp() -> str:
+    """The main process's time stamp on every process, so all ranks checkpoint into the same folder."""
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
+
+    # cpu=True on GPU-less hosts, as train() asks: the first PartialState fixes the backend for the process.
+    PartialState(cpu=not torch.cuda.is_available())
+    return broadcast_object_list([time.strftime("%Y%m%d-%H%M%S")])[0]
 
 
 def folder_bytes(folder: Path) -> int:
