@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from adaptlab.cli import main
-from adaptlab.nli.study import NLIRunConfig, run_evaluate, run_predict, run_train
+from adaptlab.nli.study import NLIRunConfig, run_predict, run_train
 
 LABELS = ["entailment", "neutral", "contradiction"]
 SENTENCES = ["A man is playing a guitar on stage.", "A woman reads a book in the park.",
@@ -46,7 +46,7 @@ def _config(model: Path, data: Path, out: Path, **kw) -> NLIRunConfig:
     return NLIRunConfig(**values)
 
 
-def test_train_writes_a_run_that_evaluate_and_predict_reproduce(tiny_roberta_pretrained, pairs_csv, tmp_path):
+def test_train_writes_a_run_that_evaluate_and_predict_reproduce(tiny_roberta_pretrained, pairs_csv, tmp_path, capsys):
     run = run_train(_config(tiny_roberta_pretrained, pairs_csv, tmp_path, method="lora"))
 
     names = {p.name for p in run.iterdir()}
@@ -66,13 +66,20 @@ def test_train_writes_a_run_that_evaluate_and_predict_reproduce(tiny_roberta_pre
     assert metrics["checkpoint_bytes"] == sum(p.stat().st_size for p in (run / "model").rglob("*") if p.is_file())
 
     # the saved adapter, reloaded, gives the probabilities the training run reported
-    evaluation = run_evaluate(run, str(pairs_csv), heldout_fraction=0.25, out=tmp_path / "eval", quiet=True)
+    assert main(["nli", "evaluate", str(run), "--data", str(pairs_csv), "--heldout-fraction", "0.25",
+                 "--out", str(tmp_path / "eval"), "--quiet"]) == 0
+    evaluation = Path(capsys.readouterr().out.strip())  # --quiet prints the run folder alone
     again = json.loads((evaluation / "metrics.json").read_text())["evals"]["heldout"]
     assert again["accuracy"] == heldout["accuracy"] and again["confusion_matrix"] == heldout["confusion_matrix"]
     predicted = run_predict(run, predictions[["premise", "hypothesis"]])
     columns = [f"p_{name}" for name in LABELS]
     assert np.allclose(predicted[columns].to_numpy(), predictions[columns].to_numpy(), atol=1e-5)
     assert list(predicted["predicted"]) == list(predictions["predicted"])
+    first = predictions.iloc[0]
+    assert main(["nli", "predict", str(run), "--premise", first["premise"], "--hypothesis", first["hypothesis"]]) == 0
+    words = capsys.readouterr().out.replace("(", " ").replace(")", " ").split()
+    assert words[0] == first["predicted"] and words[1::2] == LABELS
+    assert [float(w) for w in words[2::2]] == pytest.approx([first[c] for c in columns], abs=1e-4)
 
 
 def test_compare_gives_one_sane_row_per_method(tiny_roberta_pretrained, pairs_csv, tmp_path):

@@ -55,8 +55,9 @@ def run_compare(config: NLIRunConfig, methods: list[str], lrs: dict[str, float] 
             config_path = run.file(f"methods/{method}.yaml")
             config_path.write_text(_yaml(asdict(method_config)))
             tick = time.perf_counter()
-            # The child inherits stdout/stderr, so its eval table and progress bar show live.
-            done = subprocess.run([sys.executable, "-m", "adaptlab", "nli", "train", "--config", str(config_path)])
+            # The child inherits the terminal, so its eval table and progress bar show live (errors even when quiet).
+            done = subprocess.run([sys.executable, "-m", "adaptlab", "nli", "train", "--config", str(config_path)],
+                                  stdout=subprocess.DEVNULL if config.quiet else None)
             if done.returncode != 0:
                 raise AdaptlabError(f"the {method} run failed (exit code {done.returncode}); see its output above")
             method_run = _only_run_folder(method_root)

@@ -60,7 +60,8 @@ def _run_arguments(parser: argparse.ArgumentParser, *, compare: bool = False) ->
                        help="GPU: recompute activations in backward to save memory")
     group.add_argument("--seed", type=int, help="seed for data order, subsets, LoRA/head init, dropout (default: 0)")
     parser.add_argument("--out", help="root folder for run folders (default: runs)")
-    parser.add_argument("--quiet", action="store_true", default=None, help="no progress bar or tables")
+    parser.add_argument("--quiet", action="store_true", default=None,
+                        help="no progress bar or tables; print only the run folder")
     _given_flags_only(parser)
 
 
@@ -92,8 +93,15 @@ def _resolve(args: argparse.Namespace, **fixed):
 def _train(args: argparse.Namespace) -> int:
     from adaptlab.nli.study import run_train
 
-    run_train(_resolve(args))
+    config = _resolve(args)
+    _print_if_quiet(config.quiet, run_train(config))
     return 0
+
+
+def _print_if_quiet(quiet: bool, path) -> None:
+    """Quiet runs still print their run folder (alone), so scripts can pick it up; non-main ranks print nothing."""
+    if quiet and path is not None:
+        print(path)
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -102,7 +110,8 @@ def _compare(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     lrs = _method_lrs(args.lr)
     args.lr = lrs.pop("*", None)
-    run_compare(_resolve(args), methods, lrs)
+    config = _resolve(args)
+    _print_if_quiet(config.quiet, run_compare(config, methods, lrs))
     return 0
 
 
@@ -127,9 +136,10 @@ def _method_lrs(text: str | None) -> dict[str, float]:
 def _evaluate(args: argparse.Namespace) -> int:
     from adaptlab.nli.study import run_evaluate
 
-    run_evaluate(args.model_path, args.data, eval_split=args.eval_split, max_eval_samples=args.max_eval_samples,
-                 heldout_fraction=args.heldout_fraction, seed=args.seed, max_length=args.max_length,
-                 batch_size=args.batch_size, out=args.out, quiet=args.quiet)
+    path = run_evaluate(args.model_path, args.data, eval_split=args.eval_split,
+                        max_eval_samples=args.max_eval_samples, heldout_fraction=args.heldout_fraction, seed=args.seed,
+                        max_length=args.max_length, batch_size=args.batch_size, out=args.out, quiet=args.quiet)
+    _print_if_quiet(args.quiet, path)
     return 0
 
 
