@@ -85,8 +85,8 @@ def test_train_writes_a_run_that_evaluate_and_predict_reproduce(tiny_roberta_pre
 def test_compare_gives_one_sane_row_per_method(tiny_roberta_pretrained, pairs_csv, tmp_path):
     from adaptlab.nli.compare import run_compare
 
-    folder = run_compare(_config(tiny_roberta_pretrained, pairs_csv, tmp_path, top_layers=1), ["lora", "full", "partial"],
-                         {"full": 5e-4})
+    config = _config(tiny_roberta_pretrained, pairs_csv, tmp_path, top_layers=1)
+    folder = run_compare(config, ["lora", "full", "partial"], {"full": 5e-4})
 
     result = json.loads((folder / "comparison.json").read_text())
     rows = {row["method"]: row for row in result["rows"]}
@@ -137,3 +137,22 @@ def test_unknown_method_is_rejected_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["nli", "train", "--method", "bogus"])
     assert exit_info.value.code == 2 and "invalid choice: 'bogus'" in capsys.readouterr().err
+
+
+def test_resume_through_the_cli_matches_a_straight_run(tiny_roberta_pretrained, pairs_csv, tmp_path, capsys):
+    common = ["nli", "train", "--model", str(tiny_roberta_pretrained), "--method", "partial", "--data", str(pairs_csv),
+              "--heldout-fraction", "0.25", "--batch-size", "8", "--max-steps", "4", "--eval-every", "2",
+              "--lr", "1e-3", "--quiet"]
+    checkpoints = ["--save-every", "2", "--checkpoint-dir", str(tmp_path / "ckpt")]
+    assert main(common + checkpoints + ["--out", str(tmp_path / "a")]) == 0
+    straight = Path(capsys.readouterr().out.strip())
+    assert main(common + ["--resume", str(tmp_path / "ckpt" / "step-0000002"), "--out", str(tmp_path / "b")]) == 0
+    resumed = Path(capsys.readouterr().out.strip())
+
+    a, b = (json.loads((run / "history.json").read_text()) for run in (straight, resumed))
+    assert [r["step"] for r in b] == [2, 4]
+    for row_a, row_b in zip(a, b):
+        assert row_b == pytest.approx(row_a, rel=1e-5, abs=1e-6)
+    accuracy = [json.loads((run / "metrics.json").read_text())["evals"]["heldout"]["accuracy"]
+                for run in (straight, resumed)]
+    assert accuracy[0] == accuracy[1]

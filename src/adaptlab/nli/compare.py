@@ -34,9 +34,11 @@ def run_compare(config: NLIRunConfig, methods: list[str], lrs: dict[str, float] 
     lrs = dict(lrs or {})
     unknown = [m for m in methods if m not in METHOD_NAMES]
     if unknown or not methods:
-        raise AdaptlabError(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHOD_NAMES)}")
+        raise AdaptlabError(f"unknown method(s) {', '.join(unknown) or '(none)'}; "
+                            f"choose from {', '.join(METHOD_NAMES)}")
     if set(lrs) - set(methods):
-        raise AdaptlabError(f"learning rate given for method(s) not compared: {', '.join(sorted(set(lrs) - set(methods)))}")
+        extra = ", ".join(sorted(set(lrs) - set(methods)))
+        raise AdaptlabError(f"learning rate given for method(s) not compared: {extra}")
     if len(set(methods)) != len(methods):
         raise AdaptlabError("each method may appear once in --methods")
     if config.resume:

@@ -132,7 +132,8 @@ def run_train(config: NLIRunConfig) -> Path | None:
             "trainable_parameters": trainable, "total_parameters": total,
             "trainable_percent": 100 * trainable / total, "data": data.source, "dropped": data.dropped,
             "train_pairs": len(data.train), "eval_pairs": {k: len(v) for k, v in data.evals.items()},
-            "lr": train_config.lr, "train": {k: v for k, v in asdict(result).items() if k not in ("history", "probabilities")},
+            "lr": train_config.lr,
+            "train": {k: v for k, v in asdict(result).items() if k not in ("history", "probabilities")},
             "checkpoint_bytes": folder_bytes(model_dir), "process_seconds": time.perf_counter() - started,
             "checkpoints": str(checkpoint_dir) if config.save_every else None,
             "evals": metrics, "machine": machine_description(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -144,7 +145,8 @@ def run_train(config: NLIRunConfig) -> Path | None:
         report = Report(f"NLI fine-tuning: {config.method} on {config.model}")
         report.paragraph(f"{trainable:,} trainable of {total:,} parameters ({summary['trainable_percent']:.3f}%); "
                          f"{result.steps:,} optimizer steps, {result.train_samples:,} training pairs seen, "
-                         f"{result.samples_per_second:.1f} pairs/s, peak memory {result.peak_memory_bytes / 2**20:,.0f} MiB "
+                         f"{result.samples_per_second:.1f} pairs/s, "
+                         f"peak memory {result.peak_memory_bytes / 2**20:,.0f} MiB "
                          f"({result.peak_memory_kind}), saved model {summary['checkpoint_bytes'] / 1e6:,.2f} MB.")
         report.code(data.describe())
         report.heading("Training history", 3).table(result.history)

@@ -51,8 +51,10 @@ def _run_arguments(parser: argparse.ArgumentParser, *, compare: bool = False) ->
     group.add_argument("--warmup-ratio", type=float, help="share of steps warming up linearly (default: 0.06)")
     group.add_argument("--epochs", type=float, help="passes over the training pairs (default: 1)")
     group.add_argument("--max-steps", type=int, help="optimizer steps in total; overrides --epochs")
-    group.add_argument("--eval-every", type=int, metavar="N", help="evaluate every N optimizer steps (default: end only)")
-    group.add_argument("--save-every", type=int, metavar="N", help="checkpoint every N optimizer steps (default: never)")
+    group.add_argument("--eval-every", type=int, metavar="N",
+                       help="evaluate every N optimizer steps (default: at the end only)")
+    group.add_argument("--save-every", type=int, metavar="N",
+                       help="checkpoint every N optimizer steps (default: never)")
     group.add_argument("--checkpoint-dir", help="where checkpoints go (default: OUT/checkpoints/<run name>)")
     group.add_argument("--mixed-precision", choices=["auto", "no", "bf16", "fp16"],
                        help="auto: bf16 (else fp16) on GPU, none on CPU (default: auto)")
