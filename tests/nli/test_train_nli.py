@@ -140,3 +140,16 @@ def test_bad_inputs_give_one_line_errors():
         train(model, tokenizer, good, {}, TrainConfig(mixed_precision="bf16", quiet=True))
     with pytest.raises(AdaptlabError, match="save_every needs a checkpoint_dir"):
         TrainConfig(save_every=3).validate()
+
+
+def test_matched_and_mismatched_are_both_reported(capsys):
+    model, tokenizer = toy.tiny_bert()
+    evals = {"validation_matched": toy.toy_pairs(12, seed=1), "validation_mismatched": toy.toy_pairs(10, seed=2)}
+    result = train(model, tokenizer, toy.toy_pairs(32), evals, TrainConfig(batch_size=8, max_steps=2, quiet=False))
+    [row] = result.history
+    assert set(row) == {"step", "epoch", "train_loss", "validation_matched_loss", "validation_matched_accuracy",
+                        "validation_mismatched_loss", "validation_mismatched_accuracy"}
+    assert {name: p.shape for name, p in result.probabilities.items()} == {"validation_matched": (12, 3),
+                                                                          "validation_mismatched": (10, 3)}
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header[:3] == ["Step", "Training", "Loss"] and "validation_mismatched" in header
