@@ -37,6 +37,16 @@ def register(subparsers) -> None:
     run.add_argument("--pos-weight", type=_pos_weight, default=None, metavar="W",
                      help="BCEWithLogitsLoss pos_weight: a number or 'balanced' (cost-sensitive variant)")
     run.add_argument("--patience", type=int, default=None, help="epochs without a better validation AP before stopping")
+    run.add_argument("--resampler", default=None, metavar="NAME",
+                     help="over-sample the training rows first: none (default), adasyn (ours, reference "
+                          "parameters), smote, random-over or imblearn-adasyn")
+    run.add_argument("--protocol", choices=["safe", "paper"], default=None,
+                     help="safe (default): resample the training split only, val/test untouched and guard-checked; "
+                          "paper: resample ALL rows, then split (needs --resampler; every output marked LEAKY)")
+    run.add_argument("--adasyn-ratio", type=float, default=None, help="ADASYN ratio (default 1.0)")
+    run.add_argument("--adasyn-imb-threshold", type=float, default=None,
+                     help="ADASYN: oversample a class only if its size / majority size <= this (default 0.6)")
+    run.add_argument("--adasyn-k", type=int, default=None, help="ADASYN neighbours (default 5000)")
     run.set_defaults(handler=_run)
 
     compare = sub.add_parser(
@@ -135,7 +145,9 @@ def _run(args: argparse.Namespace) -> int:
 
     overrides = {"data": None if args.data is None else str(args.data), "name": args.name, "split": args.split,
                  "seed": args.seed, "epochs": args.epochs, "batch_size": args.batch_size,
-                 "hidden_sizes": args.hidden, "pos_weight": args.pos_weight, "patience": args.patience}
+                 "hidden_sizes": args.hidden, "pos_weight": args.pos_weight, "patience": args.patience,
+                 "resampler": args.resampler, "protocol": args.protocol, "adasyn_ratio": args.adasyn_ratio,
+                 "adasyn_imb_threshold": args.adasyn_imb_threshold, "adasyn_k": args.adasyn_k}
     config = load_config(FraudConfig, args.config or REFERENCE_CONFIG, overrides)
     path = run_study(config, args.runs_dir, quiet=args.quiet)
     if not args.quiet:
@@ -170,10 +182,13 @@ def _headline(run_dir: Path) -> str:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from adaptlab.fraud.study import score_file
+    from adaptlab.fraud.study import saved_model_warning, score_file
 
     if not args.run_dir.exists():
         raise AdaptlabError(f"run folder not found: {args.run_dir}")
+    warning = saved_model_warning(args.run_dir)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     result = score_file(args.run_dir, args.file, args.out)
     if args.out is None:
         result.to_csv(sys.stdout, index=False)

@@ -35,7 +35,7 @@ from adaptlab.errors import AdaptlabError
 from adaptlab.fraud.data import FEATURES, Split, split_indices
 from adaptlab.fraud.evaluation import evaluate_parts
 from adaptlab.fraud.model import TrainConfig, predict_proba, train_mlp
-from adaptlab.fraud.protocols import PAPER, SAFE, PreparedData, guard_scoring, mark_leaky, prepare_paper, prepare_safe
+from adaptlab.fraud.protocols import PAPER, SAFE, PreparedData, guard_scoring, mark_leaky, prepare
 
 AMOUNT = FEATURES.index("Amount")
 TIME = FEATURES.index("Time")
@@ -75,8 +75,10 @@ class CompareConfig:
     def validate(self) -> None:
         from adaptlab.fraud.study import FraudConfig  # the shared keys are validated by the study's rules
 
+        # protocol is compare's own key here (it adds paper twins); every other shared key, the ADASYN
+        # parameters included, follows the study's rules
         shared = {f.name for f in dataclasses.fields(FraudConfig)} & {f.name for f in dataclasses.fields(self)}
-        FraudConfig(**{key: getattr(self, key) for key in shared}).validate()
+        FraudConfig(**{key: getattr(self, key) for key in shared - {"protocol"}}).validate()
         problems = []
         if not (isinstance(self.seeds, list) and self.seeds and all(_is_int(s) for s in self.seeds)):
             problems.append(f"seeds must be a non-empty list of integers, not {self.seeds!r}")
@@ -92,16 +94,10 @@ class CompareConfig:
                 problems.append(f"unknown method(s) {', '.join(map(repr, unknown))}; choose from {', '.join(METHODS)}")
             elif len(set(self.methods)) != len(self.methods):
                 problems.append(f"methods lists a method twice: {', '.join(self.methods)}")
-        positive_ints = ("adasyn_k", "imblearn_adasyn_neighbors", "lightgbm_jobs")
-        for key in positive_ints:
-            if not (_is_int(getattr(self, key)) and getattr(self, key) > 0):
-                problems.append(f"{key} must be a positive integer, not {getattr(self, key)!r}")
+        if not (_is_int(self.lightgbm_jobs) and self.lightgbm_jobs > 0):
+            problems.append(f"lightgbm_jobs must be a positive integer, not {self.lightgbm_jobs!r}")
         if not (_is_int(self.bootstrap) and self.bootstrap >= 0):
             problems.append(f"bootstrap must be a non-negative integer, not {self.bootstrap!r}")
-        if not (isinstance(self.adasyn_ratio, (int, float)) and self.adasyn_ratio >= 0):
-            problems.append(f"adasyn_ratio must be a number >= 0, not {self.adasyn_ratio!r}")
-        if not (isinstance(self.adasyn_imb_threshold, (int, float)) and 0 < self.adasyn_imb_threshold <= 1):
-            problems.append(f"adasyn_imb_threshold must be in (0, 1], not {self.adasyn_imb_threshold!r}")
         if problems:
             raise AdaptlabError("invalid config: " + "; ".join(problems))
 
@@ -148,7 +144,8 @@ def _imblearn_adasyn(config: CompareConfig, seed: int):
     return ADASYN(n_neighbors=config.imblearn_adasyn_neighbors, random_state=seed)
 
 
-# name -> (what it is, factory(config, seed) -> an imbalanced-learn over-sampler)
+# name -> (what it is, factory(config, seed) -> an imbalanced-learn over-sampler); ``config`` is any
+# config with the adasyn_* / imblearn_adasyn_neighbors keys (CompareConfig, the study's FraudConfig)
 RESAMPLERS: dict[str, tuple[str, Callable]] = {
     "random-over": ("random over-sampling (imblearn RandomOverSampler)", _random_over),
     "smote": ("SMOTE (imblearn, k_neighbors=5)", _smote),
@@ -238,14 +235,27 @@ def time_positions(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray,
                                              order[n_train + n_val:]))
 
 
+def make_sampler(name: str, config, seed: int) -> Standardised:
+    """The over-sampler ``name`` (a key of :data:`RESAMPLERS`) built from ``config``'s settings, seeded,
+    running on standardised features (see the module docstring)."""
+    if name not in RESAMPLERS:
+        raise AdaptlabError(f"unknown resampler {name!r}; choose from {', '.join(RESAMPLERS)}")
+    return Standardised(RESAMPLERS[name][1](config, seed))
+
+
+def prepare_protocol(protocol: str, sampler, split_method: str, seed: int, X: np.ndarray, y: np.ndarray,
+                     split: Split) -> PreparedData:
+    """Train/val/test parts under ``protocol`` (safe: resample ``split``'s training rows; paper: resample
+    all rows, then re-split them stratified or, for ``split_method == "time"``, by time)."""
+    splitter = time_positions if protocol == PAPER and split_method == "time" else None
+    return prepare(X, y, protocol=protocol, split=split, sampler=sampler, seed=seed, splitter=splitter)
+
+
 def prepare_method(method: Method, config: CompareConfig, seed: int, X: np.ndarray, y: np.ndarray,
                    split: Split) -> PreparedData:
     """The train/val/test parts of one row under its protocol (safe: ``split``; paper: resample, re-split)."""
     sampler = Standardised(method.make_sampler(config, seed)) if method.make_sampler else None
-    if method.protocol == PAPER:
-        splitter = time_positions if config.split == "time" else None
-        return prepare_paper(X, y, sampler, seed, splitter=splitter)
-    return prepare_safe(X, y, split, sampler)
+    return prepare_protocol(method.protocol, sampler, config.split, seed, X, y, split)
 
 
 # ------------------------------------------------------------------------------------------- one row

@@ -29,7 +29,7 @@ METRIC_COLUMNS = ("AUPRC", "ROC-AUC", *[f"{c} {k}" for k in THRESHOLD_KEYS.value
 def compare_study(config: CompareConfig, runs_dir: Path = Path("runs"), quiet: bool = False) -> Path:
     """``adaptlab fraud compare``: run every selected row for every seed and write the run folder."""
     from adaptlab.core.system import machine_description, peak_rss_bytes
-    from adaptlab.fraud.study import _provenance_line
+    from adaptlab.fraud.study import provenance_line
 
     started = time.perf_counter()
     frame, provenance = load_dataset(None if config.data is None else Path(config.data), quiet=quiet)
@@ -43,7 +43,7 @@ def compare_study(config: CompareConfig, runs_dir: Path = Path("runs"), quiet: b
         run.write_config(config)
         leaky = any(m.leaky for m in methods)
         report = Report("Fraud: resampler comparison" + (f" (includes {LEAKY} rows)" if leaky else ""))
-        report.paragraph(_provenance_line(provenance))
+        report.paragraph(provenance_line(provenance))
         _setup_section(report, config, results)
         _table_section(report, table, spread, len(config.seeds))
         _training_note(report, config, methods, results)

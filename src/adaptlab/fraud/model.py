@@ -198,8 +198,9 @@ WEIGHTS_FILE, SCALER_FILE, META_FILE = "model.safetensors", "scaler.json", "mode
 
 
 def save_model(folder: Path, result: TrainResult, *, features: list[str], threshold: float,
-               threshold_rule: str, config: TrainConfig) -> Path:
-    """Weights (safetensors), scaler (JSON numbers) and metadata (features, threshold) in ``folder``."""
+               threshold_rule: str, config: TrainConfig, extra: dict | None = None) -> Path:
+    """Weights (safetensors), scaler (JSON numbers) and metadata (features, threshold) in ``folder``.
+    ``extra``: more metadata keys for model.json (how the training rows were made, a LEAKY warning...)."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -215,6 +216,7 @@ def save_model(folder: Path, result: TrainResult, *, features: list[str], thresh
         "threshold_rule": threshold_rule,
         "best_epoch": result.best_epoch,
         "train_config": asdict(config),
+        **(extra or {}),
     }
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return folder

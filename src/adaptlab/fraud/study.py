@@ -10,7 +10,9 @@ import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -21,8 +23,11 @@ from adaptlab.core.report import Report
 from adaptlab.core.runs import RunFolder
 from adaptlab.errors import AdaptlabError
 from adaptlab.fraud.data import FEATURES, LABEL, SPLIT_METHODS, Split, load_dataset, split_indices
+from adaptlab.fraud.compare import AMOUNT, RESAMPLERS, make_sampler, prepare_protocol
 from adaptlab.fraud.evaluation import confusion_images, evaluate_parts, metrics_row
-from adaptlab.fraud.model import TrainConfig, TrainResult, predict_proba, save_model, train_mlp
+from adaptlab.fraud.model import META_FILE, TrainConfig, TrainResult, predict_proba, save_model, train_mlp
+from adaptlab.fraud.protocols import LEAKY, PAPER, PROTOCOLS, SAFE, Part, guard_scoring, mark_leaky
+from adaptlab.fraud.run_resampling import LEAKY_WARNING, LeakyReport, resampling_section, resampling_summary
 
 REFERENCE_CONFIG = Path(__file__).with_name("reference.yaml")
 _TRAIN = TrainConfig()  # the single source of the training defaults
@@ -46,6 +51,12 @@ class FraudConfig:
     patience: int = _TRAIN.patience
     pos_weight: float | str | None = _TRAIN.pos_weight
     threads: int = _TRAIN.threads
+    resampler: str = "none"  # none, or a key of compare.RESAMPLERS: applied per the protocol below
+    protocol: str = SAFE  # safe: resample the training split only; paper: resample all rows, then split (LEAKY)
+    adasyn_ratio: float = 1.0  # our ADASYN, reference parameters (see fraud/resample.py)
+    adasyn_imb_threshold: float = 0.6
+    adasyn_k: int = 5000
+    imblearn_adasyn_neighbors: int = 5
 
     def validate(self) -> None:
         problems = []
@@ -73,8 +84,35 @@ class FraudConfig:
             problems.append(f"name must be non-empty text without '/', not {self.name!r}")
         if self.data is not None and not isinstance(self.data, str):
             problems.append(f"data must be a file path, not {self.data!r}")
+        problems += self._resampling_problems()
         if problems:
             raise AdaptlabError("invalid config: " + "; ".join(problems))
+
+    def _resampling_problems(self) -> list[str]:
+        problems = []
+        if self.resampler != "none" and self.resampler not in RESAMPLERS:
+            problems.append(f"resampler must be one of none, {', '.join(RESAMPLERS)}, not {self.resampler!r}")
+        if self.protocol not in PROTOCOLS:
+            problems.append(f"protocol must be one of {', '.join(PROTOCOLS)}, not {self.protocol!r}")
+        elif self.protocol == PAPER and self.resampler == "none":
+            problems.append("protocol paper means resampling all rows before the split: it needs a resampler "
+                            f"(e.g. --resampler adasyn), and resampler is none")
+        for key in ("adasyn_k", "imblearn_adasyn_neighbors"):
+            if not (_is_int(getattr(self, key)) and getattr(self, key) > 0):
+                problems.append(f"{key} must be a positive integer, not {getattr(self, key)!r}")
+        if not (_is_number(self.adasyn_ratio) and self.adasyn_ratio >= 0):
+            problems.append(f"adasyn_ratio must be a number >= 0, not {self.adasyn_ratio!r}")
+        if not (_is_number(self.adasyn_imb_threshold) and 0 < self.adasyn_imb_threshold <= 1):
+            problems.append(f"adasyn_imb_threshold must be in (0, 1], not {self.adasyn_imb_threshold!r}")
+        return problems
+
+    @property
+    def leaky(self) -> bool:
+        return self.protocol == PAPER
+
+    def sampler(self):
+        """The configured over-sampler (seeded with ``seed``), or None for ``resampler: none``."""
+        return None if self.resampler == "none" else make_sampler(self.resampler, self, self.seed)
 
     def training(self) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -107,19 +145,20 @@ def class_summary(frame: pd.DataFrame) -> dict:
     }
 
 
-def write_analysis(frame: pd.DataFrame, run: RunFolder, report: Report) -> dict:
-    """Class counts + plots into ``run``, a data section into ``report``; returns the summary."""
+def write_analysis(frame: pd.DataFrame, run: RunFolder, report: Report, mark: Callable[[str], str] = str) -> dict:
+    """Class counts + plots into ``run``, a data section into ``report``; returns the summary.
+    ``mark`` rewrites every plot title (a LEAKY run marks them all)."""
     summary = class_summary(frame)
     labels = frame[LABEL].to_numpy()
     names = {0: "normal (0)", 1: "fraud (1)"}
     plot_bars(list(names.values()), [summary["normal"], summary["fraud"]], run.file("class_counts.png"),
-              title="Transactions per class (log scale)", ylabel="transactions", log=True)
+              title=mark("Transactions per class (log scale)"), ylabel="transactions", log=True)
     per_class = {names[c]: frame.loc[labels == c] for c in (0, 1)}
     plot_histograms({k: np.log10(1 + v["Amount"].to_numpy()) for k, v in per_class.items()},
-                    run.file("amount_by_class.png"), title="Transaction amount per class",
+                    run.file("amount_by_class.png"), title=mark("Transaction amount per class"),
                     xlabel="log10(1 + amount in EUR)")
     plot_histograms({k: v["Time"].to_numpy() / 3600 for k, v in per_class.items()},
-                    run.file("time_by_class.png"), title="Transaction time per class",
+                    run.file("time_by_class.png"), title=mark("Transaction time per class"),
                     xlabel="hours since the first transaction", bins=48)
     report.heading("The data")
     report.table([{"class": names[0], "transactions": summary["normal"],
@@ -140,7 +179,7 @@ def analyze_study(data: Path | None = None, runs_dir: Path = Path("runs"), name:
     frame, provenance = load_dataset(data, quiet=quiet)
     with RunFolder(runs_dir, name) as run:
         report = Report("Fraud data analysis: ULB credit-card transactions")
-        report.paragraph(_provenance_line(provenance))
+        report.paragraph(provenance_line(provenance))
         summary = write_analysis(frame, run, report)
         _accuracy_warning(report, summary)
         run.write_config({"data": None if data is None else str(data)})
@@ -149,7 +188,9 @@ def analyze_study(data: Path | None = None, runs_dir: Path = Path("runs"), name:
     return run.path
 
 
-def _provenance_line(provenance: dict) -> str:
+def provenance_line(provenance: dict) -> str:
+    """One report sentence naming the data file, where it came from and its sha256 (``provenance`` as
+    returned by :func:`adaptlab.fraud.data.load_dataset`)."""
     return (f"Data: {provenance.get('path')} (source: {provenance.get('source')}; "
             f"sha256 {provenance.get('sha256') or 'n/a'}).")
 
@@ -167,7 +208,9 @@ def _accuracy_warning(report: Report, summary: dict) -> None:
 # -------------------------------------------------------------------------------------------- the study
 
 def run_study(config: FraudConfig, runs_dir: Path = Path("runs"), quiet: bool = False) -> Path:
-    """``adaptlab fraud run``: analyse, split, train, evaluate at 0.5 and at the val-F1 threshold, report."""
+    """``adaptlab fraud run``: analyse, split, (resample,) train, evaluate at 0.5 and at the val-F1 threshold,
+    report. With ``resampler`` set, the parts come from :func:`prepare_protocol`; val and test pass
+    :func:`guard_scoring` before anything is scored, and a paper-protocol run is marked LEAKY throughout."""
     from adaptlab.core.system import machine_description, peak_rss_bytes
 
     started = time.perf_counter()
@@ -175,40 +218,50 @@ def run_study(config: FraudConfig, runs_dir: Path = Path("runs"), quiet: bool = 
     split = split_indices(frame, config.split, config.seed, config.test_size, config.val_size)
     X = frame[FEATURES].to_numpy()
     y = frame[LABEL].to_numpy()
-    amounts = frame["Amount"].to_numpy()
-    with RunFolder(runs_dir, config.name) as run:
+    data = prepare_protocol(config.protocol, config.sampler(), config.split, config.seed, X, y, split)
+    guards = {name: guard_scoring(data, name).to_dict() for name in ("val", "test")}  # raises on a safe leak
+    parts = {part.name: part for part in data.parts()}
+    mark = partial(mark_leaky, leaky=config.leaky)
+    with RunFolder(runs_dir, f"{config.name}-{LEAKY}" if config.leaky else config.name) as run:
         run.write_config(config)
-        report = Report("Fraud detection with an MLP on the ULB credit-card data")
-        report.paragraph(_provenance_line(provenance))
-        summary = write_analysis(frame, run, report)
+        report = (LeakyReport if config.leaky else Report)("Fraud detection with an MLP on the ULB credit-card data")
+        report.paragraph(provenance_line(provenance))
+        summary = write_analysis(frame, run, report, mark)
         _accuracy_warning(report, summary)
+        resampling = resampling_summary(config, data, guards, len(split.train))
+        resampling_section(report, resampling)
 
         train_config = config.training()
-        result = train_mlp(X[split.train], y[split.train], X[split.val], y[split.val], train_config,
-                           progress=not quiet)
-        scores = {name: predict_proba(result.model, result.scaler, X[rows]) for name, rows in split.items()}
-        threshold = best_f1_threshold(y[split.val], scores["val"])
-        metrics = evaluate(split, y, amounts, scores, threshold)
+        result = train_mlp(data.train.X, data.train.y, data.val.X, data.val.y, train_config, progress=not quiet)
+        scores = {name: predict_proba(result.model, result.scaler, part.X) for name, part in parts.items()}
+        threshold = best_f1_threshold(data.val.y, scores["val"])
+        metrics = evaluate(parts, scores, threshold)
+        warning = {"warning": LEAKY_WARNING} if config.leaky else {}
         save_model(run.file("model"), result, features=FEATURES, threshold=threshold,
-                   threshold_rule="maximises F1 on the validation split", config=train_config)
+                   threshold_rule="maximises F1 on the validation split", config=train_config,
+                   extra={"leaky": config.leaky, **warning, "resampler": config.resampler,
+                          "protocol": config.protocol})
 
         wall_s = time.perf_counter() - started
         run.write_json("metrics.json", {
+            "leaky": config.leaky, **warning,
             "data": provenance,
             "classes": summary,
-            "split": {"method": config.split, "seed": config.seed, "sizes": split.sizes(),
-                      "frauds": {name: int(y[rows].sum()) for name, rows in split.items()}},
+            "split": {"method": config.split, "seed": config.seed,
+                      "sizes": {name: len(part.y) for name, part in parts.items()},
+                      "frauds": {name: int(part.y.sum()) for name, part in parts.items()}},
+            "resampling": resampling,
             "training": {"history": result.history, "best_epoch": result.best_epoch,
                          "stopped_early": result.stopped_early, "seconds": result.seconds},
             "val_f1_threshold": threshold,
             "metrics": metrics,
-            "never_fraud_accuracy": {name: 1 - float(y[rows].mean()) for name, rows in split.items()},
+            "never_fraud_accuracy": {name: 1 - float(part.y.mean()) for name, part in parts.items()},
             "wall_seconds": wall_s,
             "peak_rss_bytes": peak_rss_bytes(),
             "machine": machine_description(),
             "command": " ".join(sys.argv),
         })
-        _write_results(run, report, config, split, y, amounts, scores, result, metrics, threshold)
+        _write_results(run, report, config, parts, scores, result, metrics, threshold, mark)
         report.heading("Run")
         report.bullets([f"wall time {wall_s:.1f} s (training {result.seconds:.1f} s)",
                         f"machine: {machine_description()}",
@@ -217,18 +270,27 @@ def run_study(config: FraudConfig, runs_dir: Path = Path("runs"), quiet: bool = 
     return run.path
 
 
-def evaluate(split: Split, y: np.ndarray, amounts: np.ndarray, scores: dict, threshold: float) -> dict:
-    """``{split: {"at_0.5": metrics, "at_val_threshold": metrics}}`` (see :func:`evaluate_parts`)."""
-    return evaluate_parts({name: (y[rows], scores[name], amounts[rows]) for name, rows in split.items()}, threshold)
+def evaluate(parts: dict[str, Part], scores: dict, threshold: float) -> dict:
+    """``{part: {"at_0.5": metrics, "at_val_threshold": metrics}}`` (see :func:`evaluate_parts`); amounts
+    come from each row's Amount feature (a synthetic row's is interpolated)."""
+    return evaluate_parts({name: (part.y, scores[name], part.X[:, AMOUNT]) for name, part in parts.items()},
+                          threshold)
 
 
-def _write_results(run: RunFolder, report: Report, config: FraudConfig, split: Split, y: np.ndarray,
-                   amounts: np.ndarray, scores: dict, result: TrainResult, metrics: dict, threshold: float) -> None:
+def _part_label(part: Part) -> str:
+    synthetic = int(part.synthetic.sum())
+    return f"{part.name} (incl. {synthetic:,} synthetic)" if synthetic else part.name
+
+
+def _write_results(run: RunFolder, report: Report, config: FraudConfig, parts: dict[str, Part], scores: dict,
+                   result: TrainResult, metrics: dict, threshold: float, mark: Callable[[str], str]) -> None:
     report.heading("Model and protocol")
-    sizes = split.sizes()
+    sizes = {name: len(part.y) for name, part in parts.items()}
+    frauds = ", ".join(f"{int(part.y.sum())} frauds in {name}" for name, part in parts.items())
+    resampled = "" if config.resampler == "none" else f", after {config.resampler} ({config.protocol} protocol)"
     report.bullets([
-        f"split: {config.split} (seed {config.seed}): train {sizes['train']:,} / validation {sizes['val']:,} / "
-        f"test {sizes['test']:,} rows, with {', '.join(f'{int(y[r].sum())} frauds in {n}' for n, r in split.items())}",
+        f"split: {config.split} (seed {config.seed}){resampled}: train {sizes['train']:,} / validation "
+        f"{sizes['val']:,} / test {sizes['test']:,} rows, with {frauds}",
         f"MLP {len(FEATURES)} -> {' -> '.join(map(str, config.hidden_sizes))} -> 1, ReLU, dropout {config.dropout}; "
         f"inputs standardised with training-split statistics only",
         f"Adam lr {config.lr}, batch {config.batch_size}, BCEWithLogitsLoss, pos_weight {config.pos_weight or 'none'}; "
@@ -242,7 +304,7 @@ def _write_results(run: RunFolder, report: Report, config: FraudConfig, split: S
         path = run.file(f"curve_{key}.png")
         plot_curves(epochs, {"train": [h[f"train_{key}"] for h in result.history],
                              "validation": [h[f"val_{key}"] for h in result.history]},
-                    path, title=f"{label} per epoch", xlabel="epoch", ylabel=label)
+                    path, title=mark(f"{label} per epoch"), xlabel="epoch", ylabel=label)
         report.image(path, f"{label} per epoch (train vs validation)")
 
     report.heading("Results")
@@ -250,13 +312,14 @@ def _write_results(run: RunFolder, report: Report, config: FraudConfig, split: S
     for name, by_threshold in metrics.items():
         for rule, m in by_threshold.items():
             label = f"{m['threshold']:.4f}" + (" (val F1)" if rule != "at_0.5" else "")
-            rows.append({"split": name, "threshold": label, **metrics_row(m)})
+            rows.append({"split": mark(_part_label(parts[name])), "threshold": label, **metrics_row(m)})
     # the "never fraud" baseline on test, through the same metric code: a constant score of 0
-    base = binary_metrics(y[split.test], np.zeros(len(split.test)), 0.5, amounts[split.test])
-    rows.append({"split": "test", "threshold": "never fraud", **metrics_row(base)})
+    test_part = parts["test"]
+    base = binary_metrics(test_part.y, np.zeros(len(test_part.y)), 0.5, test_part.X[:, AMOUNT])
+    rows.append({"split": mark("test"), "threshold": "never fraud", **metrics_row(base)})
     report.table(rows)
     test = metrics["test"]["at_val_threshold"]
-    never = 1 - float(y[split.test].mean())
+    never = 1 - float(test_part.y.mean())
     amount_share = test["amount_caught_share"] or 0.0
     report.paragraph(
         f"On test, \"never fraud\" would score accuracy {100 * never:.2f}%; the MLP scores "
@@ -264,13 +327,13 @@ def _write_results(run: RunFolder, report: Report, config: FraudConfig, split: S
         f"what matters: it catches {100 * test['recall']:.1f}% of frauds ({100 * amount_share:.1f}% "
         f"of the fraudulent amount) with precision {100 * test['precision']:.1f}% at the validation threshold.")
     pr_path = run.file("pr_curves.png")
-    plot_pr_curves({f"{n} (AP {metrics[n]['at_0.5']['average_precision']:.3f})": (y[r], scores[n])
-                    for n, r in split.items()}, pr_path, title="Precision-recall curves")
+    plot_pr_curves({f"{n} (AP {metrics[n]['at_0.5']['average_precision']:.3f})": (part.y, scores[n])
+                    for n, part in parts.items()}, pr_path, title=mark("Precision-recall curves"))
     report.image(pr_path, "Precision-recall curves per split")
     report.heading("Confusion matrices")
     matrices = {f"{name}_{rule}": m for name, by_rule in metrics.items() for rule, m in by_rule.items()}
     confusion_images(run, report, matrices,
-                     lambda stem, m: f"{stem.split('_')[0]} split, threshold {m['threshold']:.4f}")
+                     lambda stem, m: mark(f"{stem.split('_')[0]} split, threshold {m['threshold']:.4f}"))
     report.heading("Scoring new transactions")
     report.paragraph("The model folder holds the weights (model.safetensors), the training-split scaler "
                      "(scaler.json), the feature order and the validation threshold (model.json). Score a "
@@ -283,6 +346,23 @@ def _write_results(run: RunFolder, report: Report, config: FraudConfig, split: S
 SCORE_COLUMNS = ("row", "probability", "flag")
 
 
+def _model_dir(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    return run_dir / "model" if (run_dir / "model").is_dir() else run_dir
+
+
+def saved_model_warning(run_dir: Path) -> str | None:
+    """The warning a saved model carries (a paper-protocol, LEAKY model), or None."""
+    import json
+
+    meta_path = _model_dir(run_dir) / META_FILE
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return None  # scoring itself reports a missing or unreadable model in one line
+    return meta.get("warning") if meta.get("leaky") else None
+
+
 def score_file(run_dir: Path, data: Path, out: Path | None = None) -> pd.DataFrame:
     """Per-row fraud probability and flag (probability >= the saved threshold) for a CSV/parquet file.
 
@@ -292,9 +372,7 @@ def score_file(run_dir: Path, data: Path, out: Path | None = None) -> pd.DataFra
     from adaptlab.fraud.data import COLUMNS, read_table, validate_schema
     from adaptlab.fraud.model import load_model
 
-    run_dir = Path(run_dir)
-    model_dir = run_dir / "model" if (run_dir / "model").is_dir() else run_dir
-    model, scaler, meta = load_model(model_dir)
+    model, scaler, meta = load_model(_model_dir(run_dir))
     raw = read_table(Path(data))
     extra = [c for c in raw.columns if str(c) not in COLUMNS]
     clashing = [str(c) for c in extra if str(c) in SCORE_COLUMNS]
