@@ -58,7 +58,7 @@ def resampling_section(report: Report, resampling: dict) -> None:
         held_out = [f"{name}: {g['synthetic_rows']} synthetic rows, {g['parent_rows']} parents of synthetic "
                     f"rows, {g['training_rows']} training rows" for name, g in resampling["guard"].items()]
         report.paragraph(
-            f"{resampling['description']} added {added['train']:,} synthetic rows to the training split "
+            f"{resampling['description'][:1].upper()}{resampling['description'][1:]} added {added['train']:,} synthetic rows to the training split "
             f"({resampling['train_rows_before']:,} -> {resampling['train_rows_after']:,} rows; safe protocol). "
             "Validation and test stayed untouched: the resampler never saw them, and the leakage guard checked "
             f"them before scoring ({'; '.join(held_out)}).")
