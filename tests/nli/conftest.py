@@ -110,3 +110,14 @@ def tiny_roberta_pretrained(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bert_pretrained(tmp_path_factory) -> Path:
     return make_tiny_pretrained(tmp_path_factory.mktemp("tiny-bert-pretrained"), "bert")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models run several times slower with 2 threads on a busy 2-core machine (threads contend)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

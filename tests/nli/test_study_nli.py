@@ -19,13 +19,7 @@ SENTENCES = ["A man is playing a guitar on stage.", "A woman reads a book in the
              "Someone plays music for a crowd."]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models run several times slower with 2 threads on a busy 2-core machine (threads contend)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

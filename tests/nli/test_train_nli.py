@@ -18,13 +18,7 @@ toy = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(toy)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models run several times slower with 2 threads on a busy 2-core machine (threads contend)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _weights(model) -> dict[str, torch.Tensor]:
