@@ -82,7 +82,7 @@ def test_compare_gives_one_sane_row_per_method(tiny_roberta_pretrained, pairs_cs
     config = _config(tiny_roberta_pretrained, pairs_csv, tmp_path, top_layers=1)
     folder = run_compare(config, ["lora", "full", "partial"], {"full": 5e-4})
 
-    result = json.loads((folder / "comparison.json").read_text())
+    result = json.loads((folder / "metrics.json").read_text())
     rows = {row["method"]: row for row in result["rows"]}
     assert list(rows) == ["lora", "full", "partial"]
     assert [rows[m]["lr"] for m in rows] == [1e-3, 5e-4, 1e-3]  # per-method rate, else the shared one

@@ -71,7 +71,7 @@ def run_compare(config: NLIRunConfig, methods: list[str], lrs: dict[str, float] 
         splits = [k.removeprefix("accuracy ") for k in rows[0] if k.startswith("accuracy ")]
         curves = _plot_comparison(histories, splits, run.path)
         run.write_config({**asdict(config), "methods": methods, "method_lr": lrs})
-        run.write_json("comparison.json", {"methods": methods, "rows": rows, "total_seconds": total_seconds,
+        run.write_json("metrics.json", {"methods": methods, "rows": rows, "total_seconds": total_seconds,
                                            "machine": machine_description(),
                                            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
         report = Report(f"NLI: {' vs '.join(methods)} on {config.model}")
