@@ -30,6 +30,8 @@ def test_report_markdown_and_html_say_the_same(tmp_path):
 def test_format_value():
     assert format_value(True) == "True"
     assert format_value(12345.678) == "12,345.7"
+    assert format_value(211.0) == "211.00"
+    assert format_value(0.46843) == "0.4684"
     assert format_value(None) == "n/a"
 
 

@@ -20,7 +20,10 @@ def format_value(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:,.4f}" if abs(value) < 1000 else f"{value:,.1f}"
+        # metrics in [0, 1] keep 4 decimals; seconds, MB and throughputs need fewer
+        if abs(value) >= 1000:
+            return f"{value:,.1f}"
+        return f"{value:.2f}" if abs(value) >= 10 else f"{value:.4f}"
     return str(value)
 
 
