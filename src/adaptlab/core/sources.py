@@ -54,11 +54,17 @@ class Source:
     fetch: Callable[[], Path]
 
 
-def resolve(sources: list[Source], what: str, how_to_provide: str) -> tuple[Path, str]:
+def resolve(
+    sources: list[Source],
+    what: str,
+    how_to_provide: str,
+    on_failure: Callable[[str], None] | None = None,
+) -> tuple[Path, str]:
     """Try ``sources`` in order; return ``(path, source_name)`` of the first that works.
 
-    Failures of one source never hide the next. When all fail, the error lists each source with its
-    reason and ends with ``how_to_provide``.
+    Failures of one source never hide the next; ``on_failure`` (e.g. a print to stderr) hears about
+    each one as it happens, so a user watching a slow fetch knows why the next source is being tried.
+    When all fail, the error lists each source with its reason and ends with ``how_to_provide``.
     """
     failures = []
     for source in sources:
@@ -66,6 +72,8 @@ def resolve(sources: list[Source], what: str, how_to_provide: str) -> tuple[Path
             return Path(source.fetch()), source.name
         except (AdaptlabError, OSError, subprocess.SubprocessError, zipfile.BadZipFile) as exc:
             failures.append(f"{source.name}: {_one_line(exc)}")
+            if on_failure is not None:
+                on_failure(f"{source.name} unavailable: {_one_line(exc)}")
     tried = "; ".join(failures) if failures else "no sources configured"
     raise AdaptlabError(f"could not obtain {what}. Tried {tried}. {how_to_provide}")
 

