@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -127,9 +128,12 @@ def _pos_weight(text: str) -> float | str:
     if text == "balanced":
         return text
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number or 'balanced', got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number or 'balanced', got {text!r}")
+    return value
 
 
 def _analyze(args: argparse.Namespace) -> int:

@@ -148,13 +148,23 @@ def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool) ->
     bar = tqdm(range(1, config.epochs + 1), desc="training", unit="epoch", disable=not progress)
     for epoch in bar:
         model.train()
-        for batch in torch.randperm(len(xt), generator=generator).split(config.batch_size):
-            optimizer.zero_grad(set_to_none=True)
-            loss = criterion(model(xt[batch]), yt[batch])
-            loss.backward()
-            optimizer.step()
+        try:
+            for batch in torch.randperm(len(xt), generator=generator).split(config.batch_size):
+                optimizer.zero_grad(set_to_none=True)
+                loss = criterion(model(xt[batch]), yt[batch])
+                loss.backward()
+                optimizer.step()
+        except RuntimeError as exc:  # Adam refuses a step size that overflows float32 (lr ~1e38)
+            if "overflow" not in str(exc):
+                raise
+            raise _diverged(epoch) from None
 
         train_logits, val_logits = _logits(model, xt), _logits(model, xv)
+        # a huge lr or pos_weight drives the weights to inf/NaN; average_precision_score would then
+        # fail with "Input contains NaN", which says nothing about the cause
+        if not (torch.isfinite(train_logits).all() and torch.isfinite(val_logits).all()
+                and torch.isfinite(criterion(train_logits, yt))):
+            raise _diverged(epoch)
         row = {"epoch": epoch}
         for name, logits, y in (("train", train_logits, yt), ("val", val_logits, yv)):
             row[f"{name}_loss"] = float(criterion(logits, y))
@@ -175,6 +185,10 @@ def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool) ->
     model.eval()
     stopped_early = len(history) < config.epochs
     return TrainResult(model, scaler, history, best_epoch, stopped_early, time.perf_counter() - started)
+
+
+def _diverged(epoch: int) -> AdaptlabError:
+    return AdaptlabError(f"training diverged at epoch {epoch} (non-finite loss); lower lr or pos_weight")
 
 
 @torch.no_grad()
