@@ -126,3 +126,21 @@ def test_adapter_on_a_random_base_or_without_safetensors_refuses_to_reload(tiny_
     (out / "adapter_model.safetensors").rename(out / "adapter_model.bin")
     with pytest.raises(AdaptlabError, match="only safetensors adapters are loaded"):
         load_trained(out)
+
+
+def test_adapter_built_from_a_relative_folder_reloads_from_another_directory(tiny_bert_pretrained, tmp_path,
+                                                                              monkeypatch):
+    from peft import PeftConfig
+
+    monkeypatch.chdir(tiny_bert_pretrained.parent)
+    method = MethodConfig(method="lora", rank=2)
+    model, tokenizer = trained(tiny_bert_pretrained.name, method)  # a relative spec, as typed on a command line
+    expected = logits(model, tokenizer)
+    out = save_trained(model, tokenizer, tmp_path / "adapter", method)
+    absolute = str(tiny_bert_pretrained.resolve())
+    assert PeftConfig.from_pretrained(str(out)).base_model_name_or_path == absolute
+    assert json.loads((out / "adaptlab_model.json").read_text())["base_model"] == absolute
+
+    monkeypatch.chdir(tmp_path)  # the relative name means nothing here
+    ours, our_tokenizer = load_trained(out)
+    assert torch.equal(logits(ours, our_tokenizer), expected)

@@ -135,7 +135,8 @@ def resolve_model(model: str) -> str:
     if path.exists():
         if path.is_dir() and not (path / "config.json").is_file():
             raise AdaptlabError(f"model folder {path} has no config.json")
-        return str(path)
+        # absolute: saved adapters record this as their base, and must load from any working directory
+        return str(path.resolve())
     if model.startswith((".", "~", os.sep)) or model.endswith(".json") or (os.altsep and os.altsep in model):
         raise AdaptlabError(f"no such model file or folder: {model}")
     if HUB_ID.match(model):
@@ -321,7 +322,8 @@ def load_base_model(model: str, *, num_labels: int = 3, random_init: bool = Fals
         also_train = _newly_initialised_base_modules(module, info.get("missing_keys", ()))
     # PEFT records ``name_or_path`` as the adapter's base_model_name_or_path: make it the loadable source.
     module.name_or_path = module.config._name_or_path = source
-    module.adaptlab_model_spec = model
+    # presets and hub ids stay portable names; a local folder is recorded by its absolute path
+    module.adaptlab_model_spec = model if model in PRESETS else source
     module.adaptlab_random_init = random_init
     return module, also_train
 
