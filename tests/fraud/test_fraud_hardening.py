@@ -7,8 +7,10 @@ import pytest
 
 from adaptlab.core.config import load_config
 from adaptlab.errors import AdaptlabError
-from adaptlab.fraud.data import FEATURES, LABEL, split_indices
+from adaptlab.fraud.compare import prepare_protocol
+from adaptlab.fraud.data import FEATURES, LABEL, split_indices, split_positions
 from adaptlab.fraud.model import TrainConfig, train_mlp
+from adaptlab.fraud.protocols import PAPER
 from adaptlab.fraud.study import FraudConfig
 
 
@@ -44,3 +46,37 @@ def test_overflowing_adam_step_is_the_same_one_line_error(make_frame):
     config = TrainConfig(lr=1e38, epochs=3, batch_size=64)  # torch's Adam itself overflows converting the step
     with pytest.raises(AdaptlabError, match=r"training diverged at epoch 1"):
         train_mlp(X[split.train], y[split.train], X[split.val], y[split.val], config, progress=False)
+
+
+# ------------------------------------------------------------------ one split function, sizes honoured
+
+def test_time_split_keeps_the_reference_sizes_on_the_full_data_length():
+    n = 284_807  # rows of the ULB file: the time split must stay 170,884 / 56,961 / 56,962
+    train, val, test = split_positions(np.zeros(n), "time", times=np.arange(n))
+    assert (len(train), len(val), len(test)) == (170_884, 56_961, 56_962)
+    assert train[-1] == 170_883 and test[0] == 170_884 + 56_961
+
+
+def test_time_split_honours_test_and_val_size(make_frame):
+    frame = make_frame(960, 40, seed=2)
+    split = split_indices(frame, "time", test_size=0.3, val_size=0.25)
+    # 1000 rows: test 30% = 300 newest; of the other 700, 25% = 175 validate, 525 oldest train
+    assert split.sizes() == {"train": 525, "val": 175, "test": 300}
+    order = np.argsort(frame["Time"].to_numpy(), kind="stable")
+    np.testing.assert_array_equal(split.test, np.sort(order[700:]))
+
+
+@pytest.mark.parametrize("split_method", ["stratified", "time"])
+def test_paper_protocol_resplits_with_the_configured_sizes(make_frame, split_method):
+    from imblearn.over_sampling import RandomOverSampler
+
+    frame = make_frame(760, 40, seed=4)
+    X, y = frame[FEATURES].to_numpy(), frame[LABEL].to_numpy()
+    split = split_indices(frame, split_method, 0, 0.3, 0.5)
+    data = prepare_protocol(PAPER, RandomOverSampler(random_state=0), split_method, 0, X, y, split, 0.3, 0.5)
+    n = 2 * 760  # random over-sampling to balance: 760 normal + 760 fraud rows
+    assert sum(len(part.y) for part in data.parts()) == n
+    if split_method == "stratified":  # sklearn rounds the test share up: ceil(0.3 * 1520) = 456
+        assert (len(data.test.y), len(data.val.y)) == (456, 532)
+    else:  # floor(0.35 * 1520) = 532 train, floor(0.35 * 1520) = 532 validation, the newest 456 test
+        assert (len(data.train.y), len(data.val.y), len(data.test.y)) == (532, 532, 456)

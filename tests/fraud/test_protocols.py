@@ -7,6 +7,7 @@ import pytest
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 
 from adaptlab.errors import AdaptlabError
+from adaptlab.fraud.data import split_positions
 from adaptlab.fraud.protocols import (
     NO_ROW,
     PAPER,
@@ -19,7 +20,6 @@ from adaptlab.fraud.protocols import (
     prepare,
     prepare_paper,
     prepare_safe,
-    stratified_positions,
 )
 from adaptlab.fraud.resample import ADASYN
 
@@ -36,7 +36,7 @@ def data():
 
 @pytest.fixture
 def split(data):
-    return stratified_positions(data[1], seed=3)
+    return split_positions(data[1], "stratified", seed=3)
 
 
 def test_safe_protocol_resamples_training_rows_only(data, split):

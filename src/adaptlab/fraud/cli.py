@@ -29,7 +29,8 @@ def register(subparsers) -> None:
     run.add_argument("--config", type=Path, default=None, help="YAML file of settings (see fraud/reference.yaml)")
     _add_common(run, default_name=None)
     run.add_argument("--split", choices=["stratified", "time"], default=None,
-                     help="stratified (20%% test, 25%% of the rest validation) or time (oldest 60/20/20)")
+                     help="stratified (20%% test, 25%% of the rest validation) or time (oldest 60/20/20; both follow "
+                          "test_size / val_size of --config)")
     run.add_argument("--seed", type=int, default=None, help="seed for the split, weights and batch order")
     run.add_argument("--epochs", type=int, default=None, help="maximum epochs (early stopping may end sooner)")
     run.add_argument("--batch-size", type=int, default=None, help="rows per training step")

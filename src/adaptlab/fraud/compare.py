@@ -32,7 +32,7 @@ import numpy as np
 
 from adaptlab.core.metrics import best_f1_threshold
 from adaptlab.errors import AdaptlabError
-from adaptlab.fraud.data import FEATURES, Split, split_indices
+from adaptlab.fraud.data import FEATURES, Split, split_indices, split_positions
 from adaptlab.fraud.evaluation import evaluate_parts
 from adaptlab.fraud.model import TrainConfig, predict_proba, train_mlp
 from adaptlab.fraud.protocols import PAPER, SAFE, PreparedData, guard_scoring, mark_leaky, prepare
@@ -225,16 +225,6 @@ class Standardised:
         return np.vstack([X, new]), y_res
 
 
-def time_positions(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The time split applied to resampled rows (paper protocol under ``--split time``): rows ordered by
-    their Time feature (synthetic rows carry their interpolated Time; ties keep row order), oldest 60%
-    train, next 20% validation, newest 20% test. ``seed`` is unused, as in the time split of the data."""
-    order = np.argsort(X[:, TIME], kind="stable")
-    n_train, n_val = int(0.6 * len(y)), int(0.2 * len(y))
-    return tuple(np.sort(part) for part in (order[:n_train], order[n_train:n_train + n_val],
-                                             order[n_train + n_val:]))
-
-
 def make_sampler(name: str, config, seed: int) -> Standardised:
     """The over-sampler ``name`` (a key of :data:`RESAMPLERS`) built from ``config``'s settings, seeded,
     running on standardised features (see the module docstring)."""
@@ -244,18 +234,22 @@ def make_sampler(name: str, config, seed: int) -> Standardised:
 
 
 def prepare_protocol(protocol: str, sampler, split_method: str, seed: int, X: np.ndarray, y: np.ndarray,
-                     split: Split) -> PreparedData:
+                     split: Split, test_size: float = 0.2, val_size: float = 0.25) -> PreparedData:
     """Train/val/test parts under ``protocol`` (safe: resample ``split``'s training rows; paper: resample
-    all rows, then re-split them stratified or, for ``split_method == "time"``, by time)."""
-    splitter = time_positions if protocol == PAPER and split_method == "time" else None
-    return prepare(X, y, protocol=protocol, split=split, sampler=sampler, seed=seed, splitter=splitter)
+    all rows, then re-split them with the same :func:`split_positions` and sizes as the data's split;
+    a time re-split orders rows by their Time feature: a synthetic row carries its interpolated Time)."""
+    def resplit(X_res: np.ndarray, y_res: np.ndarray, seed: int):
+        return split_positions(y_res, split_method, seed, test_size, val_size, times=X_res[:, TIME])
+
+    return prepare(X, y, protocol=protocol, split=split, sampler=sampler, seed=seed, splitter=resplit)
 
 
 def prepare_method(method: Method, config: CompareConfig, seed: int, X: np.ndarray, y: np.ndarray,
                    split: Split) -> PreparedData:
     """The train/val/test parts of one row under its protocol (safe: ``split``; paper: resample, re-split)."""
     sampler = Standardised(method.make_sampler(config, seed)) if method.make_sampler else None
-    return prepare_protocol(method.protocol, sampler, config.split, seed, X, y, split)
+    return prepare_protocol(method.protocol, sampler, config.split, seed, X, y, split, config.test_size,
+                            config.val_size)
 
 
 # ------------------------------------------------------------------------------------------- one row

@@ -179,8 +179,9 @@ def _setup_section(report: Report, config: CompareConfig, results: dict) -> None
     ] + ([
         f"paper protocol ({LEAKY}): all rows resampled, then split "
         + ("by time: resampled rows ordered by their Time feature (synthetic rows carry the interpolated "
-           "Time), oldest 60% train, next 20% validation, newest 20% test" if config.split == "time" else
-           "stratified (20% test, then 25% of the rest validation)")
+           f"Time), the same shares as the data's time split (test_size {config.test_size}, val_size "
+           f"{config.val_size} of the rest)" if config.split == "time" else
+           f"stratified ({config.test_size:.0%} test, then {config.val_size:.0%} of the rest validation)")
         + "; synthetic rows and their parents land in validation and test",
     ] if any(r["leaky"] for r in first["rows"].values()) else []))
 

@@ -13,6 +13,7 @@ reason about which rows went where.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import sys
@@ -265,33 +266,50 @@ class Split:
         return (("train", self.train), ("val", self.val), ("test", self.test))
 
 
-def split_indices(frame: pd.DataFrame, method: str = "stratified", seed: int = 0,
-                  test_size: float = 0.2, val_size: float = 0.25) -> Split:
-    """Seeded split of ``frame`` (validated schema) into train/val/test row positions.
+def split_positions(y: np.ndarray, method: str = "stratified", seed: int = 0, test_size: float = 0.2,
+                    val_size: float = 0.25, times: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The one train/val/test split of the study, over any rows: sorted int64 positions into ``y``.
 
-    ``stratified`` (the reference protocol): ``test_size`` of all rows as test, then ``val_size`` of
-    the rest as validation, both stratified on ``Class``. ``time``: rows ordered by ``Time`` (ties keep
-    file order); the oldest 60% train, the next 20% validation, the newest 20% test (``seed`` unused:
-    the order is the protocol). Every part must contain both classes.
+    ``stratified``: ``test_size`` of all rows as test, then ``val_size`` of the rest as validation, both
+    stratified on ``y`` and seeded. ``time``: rows ordered by ``times`` (ties keep row order); the oldest
+    ``(1 - test_size) * (1 - val_size)`` share trains, the next ``(1 - test_size) * val_size`` validates,
+    the newest rest tests (the defaults give 60/20/20; ``seed`` is unused: the order is the protocol).
+    Used for the data's split and for the paper protocol's re-split of resampled rows alike.
     """
     from sklearn.model_selection import train_test_split
 
-    n = len(frame)
-    labels = frame[LABEL].to_numpy()
+    y = np.asarray(y)
+    n = len(y)
     if method == "stratified":
         positions = np.arange(n)
         try:
-            rest, test = train_test_split(positions, test_size=test_size, stratify=labels, random_state=seed)
-            train, val = train_test_split(rest, test_size=val_size, stratify=labels[rest], random_state=seed)
+            rest, test = train_test_split(positions, test_size=test_size, stratify=y, random_state=seed)
+            train, val = train_test_split(rest, test_size=val_size, stratify=y[rest], random_state=seed)
         except ValueError as exc:
-            raise AdaptlabError(f"cannot split {n:,} rows with {int(labels.sum())} frauds stratified: {exc}") from None
+            raise AdaptlabError(f"cannot split {n:,} rows with {int(np.sum(y == 1)):,} frauds stratified: "
+                                f"{str(exc).splitlines()[0]}") from None
     elif method == "time":
-        order = np.argsort(frame["Time"].to_numpy(), kind="stable")
-        n_train, n_val = int(0.6 * n), int(0.2 * n)
+        if times is None or len(times) != n:
+            raise AdaptlabError("the time split needs one Time value per row")
+        order = np.argsort(np.asarray(times), kind="stable")
+        # floor with a little slack: (1 - 0.2) * (1 - 0.25) is 0.6000000000000001 in floats, and a share
+        # that lands a hair under a whole row count must not lose that row
+        n_train = math.floor((1 - test_size) * (1 - val_size) * n + 1e-9)
+        n_val = math.floor((1 - test_size) * val_size * n + 1e-9)
         train, val, test = order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]
     else:
         raise AdaptlabError(f"unknown split {method!r}; choose one of {', '.join(SPLIT_METHODS)}")
-    split = Split(np.sort(train).astype(np.int64), np.sort(val).astype(np.int64), np.sort(test).astype(np.int64))
+    return tuple(np.sort(part).astype(np.int64) for part in (train, val, test))
+
+
+def split_indices(frame: pd.DataFrame, method: str = "stratified", seed: int = 0,
+                  test_size: float = 0.2, val_size: float = 0.25) -> Split:
+    """Seeded split of ``frame`` (validated schema) into train/val/test row positions
+    (see :func:`split_positions`). Every part must contain both classes."""
+    labels = frame[LABEL].to_numpy()
+    times = frame["Time"].to_numpy() if method == "time" else None
+    split = Split(*split_positions(labels, method, seed, test_size, val_size, times))
     for name, part in split.items():
         positives = int(labels[part].sum())
         if positives == 0 or positives == len(part):

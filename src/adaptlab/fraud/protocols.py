@@ -103,14 +103,15 @@ class LeakageReport:
 
 
 def prepare(X, y, *, protocol: str = SAFE, split=None, sampler=None, seed: int = 0,
-            splitter: Callable | None = None) -> PreparedData:
-    """Dispatch on ``protocol``: :func:`prepare_safe` (needs ``split``) or :func:`prepare_paper`."""
+            splitter: Callable | None = None, test_size: float = 0.2, val_size: float = 0.25) -> PreparedData:
+    """Dispatch on ``protocol``: :func:`prepare_safe` (needs ``split``) or :func:`prepare_paper`
+    (``splitter``, ``test_size`` and ``val_size`` are its re-split of the resampled rows)."""
     if protocol == SAFE:
         if split is None:
             raise AdaptlabError("the safe protocol needs the train/val/test split of the original rows")
         return prepare_safe(X, y, split, sampler)
     if protocol == PAPER:
-        return prepare_paper(X, y, sampler, seed, splitter=splitter)
+        return prepare_paper(X, y, sampler, seed, splitter=splitter, test_size=test_size, val_size=val_size)
     raise AdaptlabError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
 
 
@@ -130,35 +131,26 @@ def prepare_safe(X, y, split, sampler=None) -> PreparedData:
     return PreparedData(SAFE, False, train_part, *parts, parent_pool=np.sort(train))
 
 
-def prepare_paper(X, y, sampler, seed: int, *, splitter: Callable | None = None) -> PreparedData:
+def prepare_paper(X, y, sampler, seed: int, *, splitter: Callable | None = None, test_size: float = 0.2,
+                  val_size: float = 0.25) -> PreparedData:
     """LEAKY by design: resample every row, then split the resampled rows.
 
     ``splitter(X_resampled, y_resampled, seed) -> (train, val, test)`` positions into the resampled rows
-    (e.g. a time split over the resampled Time column); default :func:`stratified_positions` (20% test,
-    then 25% of the rest validation, stratified on the label).
+    (e.g. a time split over the resampled Time column); default: the stratified
+    :func:`adaptlab.fraud.data.split_positions` (``test_size`` test, then ``val_size`` of the rest validation).
     """
+    from adaptlab.fraud.data import split_positions
+
     if sampler is None:
         raise AdaptlabError("the paper protocol is about resampling before splitting: give it a sampler")
     X, y = _as_arrays(X, y)
     everything = _resampled_part("all", sampler, X, y, np.arange(len(y)))
     if splitter is None:
-        positions = stratified_positions(everything.y, seed)
+        positions = split_positions(everything.y, "stratified", seed, test_size, val_size)
     else:
         positions = _check_split(splitter(everything.X, everything.y, seed), len(everything.y))
     train, val, test = (_subset(everything, name, pos) for name, pos in zip(("train", "val", "test"), positions))
     return PreparedData(PAPER, True, train, val, test, parent_pool=np.arange(len(y)))
-
-
-def stratified_positions(y: np.ndarray, seed: int, test_size: float = 0.2,
-                         val_size: float = 0.25) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The reference split applied to any rows: ``test_size`` as test, then ``val_size`` of the rest
-    as validation, both stratified on ``y``; sorted positions."""
-    from sklearn.model_selection import train_test_split
-
-    positions = np.arange(len(y))
-    rest, test = train_test_split(positions, test_size=test_size, stratify=y, random_state=seed)
-    train, val = train_test_split(rest, test_size=val_size, stratify=y[rest], random_state=seed)
-    return np.sort(train), np.sort(val), np.sort(test)
 
 
 def guard_scoring(data: PreparedData, part_name: str) -> LeakageReport:

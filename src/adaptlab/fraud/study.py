@@ -41,8 +41,8 @@ class FraudConfig:
     name: str = "fraud"
     data: str | None = None  # CSV/parquet path; None = the resolved, cached ULB data
     split: str = "stratified"
-    test_size: float = 0.2  # stratified split: share of all rows held out as test
-    val_size: float = 0.25  # stratified split: share of the remaining rows used for validation
+    test_size: float = 0.2  # share of all rows held out as test (time split: the newest)
+    val_size: float = 0.25  # share of the remaining rows used for validation (time split: the next newest)
     seed: int = _TRAIN.seed
     hidden_sizes: list[int] = field(default_factory=lambda: list(_TRAIN.hidden_sizes))
     dropout: float = _TRAIN.dropout
@@ -220,7 +220,8 @@ def run_study(config: FraudConfig, runs_dir: Path = Path("runs"), quiet: bool = 
     split = split_indices(frame, config.split, config.seed, config.test_size, config.val_size)
     X = frame[FEATURES].to_numpy()
     y = frame[LABEL].to_numpy()
-    data = prepare_protocol(config.protocol, config.sampler(), config.split, config.seed, X, y, split)
+    data = prepare_protocol(config.protocol, config.sampler(), config.split, config.seed, X, y, split,
+                            config.test_size, config.val_size)
     guards = {name: guard_scoring(data, name).to_dict() for name in ("val", "test")}  # raises on a safe leak
     parts = {part.name: part for part in data.parts()}
     mark = partial(mark_leaky, leaky=config.leaky)
