@@ -80,3 +80,32 @@ def test_paper_protocol_resplits_with_the_configured_sizes(make_frame, split_met
         assert (len(data.test.y), len(data.val.y)) == (456, 532)
     else:  # floor(0.35 * 1520) = 532 train, floor(0.35 * 1520) = 532 validation, the newest 456 test
         assert (len(data.train.y), len(data.val.y), len(data.test.y)) == (532, 532, 456)
+
+
+# ------------------------------------------------------------------ too few frauds for a k-NN sampler
+
+@pytest.mark.parametrize("resampler, sampler_class", [("smote", "SMOTE"), ("imblearn-adasyn", "ADASYN")])
+def test_knn_sampler_with_too_few_training_frauds_is_one_line_error(make_frame, resampler, sampler_class):
+    from adaptlab.fraud.compare import make_sampler
+
+    frame = make_frame(992, 8, seed=1)  # 5 training frauds: k_neighbors=5 needs 6
+    X, y = frame[FEATURES].to_numpy(), frame[LABEL].to_numpy()
+    split = split_indices(frame, "stratified", 0)
+    assert int(y[split.train].sum()) == 5
+    sampler = make_sampler(resampler, FraudConfig(), 0)
+    with pytest.raises(AdaptlabError, match=rf"^{sampler_class} cannot resample the train rows "
+                                            r"\(595 of class 0, 5 of class 1\): Expected n_neighbors"):
+        prepare_protocol("safe", sampler, "stratified", 0, X, y, split)
+
+
+def test_fraud_run_with_too_few_frauds_for_smote_exits_2(make_frame, tmp_path, capsys):
+    from adaptlab.cli import main
+
+    data = tmp_path / "few.csv"
+    make_frame(992, 8, seed=1).to_csv(data, index=False)
+    code = main(["fraud", "run", "--data", str(data), "--resampler", "smote", "--epochs", "1",
+                 "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: SMOTE cannot resample the train rows") and "\n" not in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -225,7 +225,15 @@ def _subset(part: Part, name: str, positions: np.ndarray) -> Part:
 
 def _resampled_part(name: str, sampler, X: np.ndarray, y: np.ndarray, row_ids: np.ndarray) -> Part:
     """Run an imbalanced-learn over-sampler and express its output rows in original ids."""
-    X_res, y_res = sampler.fit_resample(X, y)
+    try:
+        X_res, y_res = sampler.fit_resample(X, y)
+    except AdaptlabError:
+        raise
+    except ValueError as exc:  # e.g. SMOTE's k_neighbors=5 needs at least 6 minority rows
+        what = type(getattr(sampler, "sampler", sampler)).__name__  # the sampler inside a Standardised wrapper
+        counts = ", ".join(f"{int(np.sum(y == label)):,} of class {label}" for label in np.unique(y))
+        raise AdaptlabError(f"{what} cannot resample the {name} rows ({counts}): "
+                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     X_res, y_res = np.asarray(X_res), np.asarray(y_res)
     n_in, n_new = len(y), len(y_res) - len(y)
     if n_new < 0 or not (np.array_equal(X_res[:n_in], X) and np.array_equal(y_res[:n_in], y)):
