@@ -302,3 +302,20 @@ def test_shared_data_flags_reach_load_nli_data(tmp_path):
     data = load_nli_data(args.data, **data_kwargs(args), seed=1)
     assert (len(data.train), len(data.evals["heldout"])) == (30, 9)
     assert parser.parse_args([]).data == "mnli"
+
+
+def test_heldout_split_keeps_every_premise_on_one_side(tmp_path):
+    # MultiNLI's layout: one premise, three hypotheses (one per label)
+    rows = [(LABELS[label], f"premise {p}", f"hypothesis {p}-{label}", "g", f"{p}{label}")
+            for p in range(100) for label in range(3)]
+    path = str(write_csv(tmp_path / "pairs.csv", rows))
+    data = load_nli_data(path, heldout_fraction=0.1, seed=5)
+    heldout = data.evals["heldout"]
+    assert set(heldout["premise"]).isdisjoint(data.train["premise"])
+    assert len(heldout) == 30 and len(data.train) == 270  # 10 whole premises of 3 pairs
+    assert np.bincount(heldout["label"], minlength=3).tolist() == [10, 10, 10]
+    assert heldout.equals(load_nli_data(path, heldout_fraction=0.1, seed=5).evals["heldout"])
+    assert not heldout.equals(load_nli_data(path, heldout_fraction=0.1, seed=6).evals["heldout"])
+    one_premise = [(LABELS[i % 3], "same premise", f"h{i}", "g", str(i)) for i in range(9)]
+    message = _error(lambda: load_nli_data(str(write_csv(tmp_path / "one.csv", one_premise))))
+    assert "only 1 distinct premises" in message

@@ -241,6 +241,8 @@ def test_real_mnli_dev_matched_csv():
     assert pairs["label"].tolist() == [LABELS.index(r["label"]) for r in rows]
     data = load_nli_data(str(SHARED_MNLI), heldout_fraction=0.1, seed=0)
     assert len(data.train) + len(data.evals["heldout"]) == 9_815 and data.dropped == {"train+heldout": 185}
+    assert set(data.evals["heldout"]["premise"]).isdisjoint(data.train["premise"])  # 3 hypotheses per premise
+    assert 982 <= len(data.evals["heldout"]) <= 982 + 5  # whole premises until 10% is reached
 
 
 @pytest.mark.slow

@@ -69,7 +69,8 @@ def load_nli_data(data: str, *, eval_split: str | None = None, max_train_samples
     ``eval_split``: comma-separated eval split names to keep (``dev_*`` and ``validation_*`` are the same
     name); default: all labelled eval splits. ``max_train_samples`` / ``max_eval_samples`` (pairs) subsample
     each table with ``seed``, stratified by label, after the held-out split is cut, so the eval set does
-    not change with the training budget. ``heldout_fraction`` (0..1) is used only when there is no eval file.
+    not change with the training budget. ``heldout_fraction`` (0..1) is used only when there is no eval file;
+    pairs that share a premise stay on the same side (stratified by label when every premise is unique).
     """
     if not 0.0 < heldout_fraction < 1.0:
         raise AdaptlabError(f"heldout_fraction must be between 0 and 1 (exclusive), got {heldout_fraction}")
@@ -94,7 +95,7 @@ def load_nli_data(data: str, *, eval_split: str | None = None, max_train_samples
     if not evals:
         train, evals[HELDOUT] = _heldout_split(train, heldout_fraction, seed, source)
         dropped = {f"train+{HELDOUT}": dropped.pop("train")}  # dropped before the split: belongs to both
-        source += f" (seeded stratified {heldout_fraction:g} held out, seed {seed})"
+        source += f" (seeded {heldout_fraction:g} held out by premise, seed {seed})"
     if wanted is not None:
         unknown = sorted(wanted - set(evals))
         if unknown:
@@ -193,10 +194,27 @@ def _heldout_split(frame: pd.DataFrame, fraction: float, seed: int, source: str)
     n_heldout = int(np.ceil(fraction * len(frame)))  # sklearn's rounding for a float test_size
     if len(frame) < 2 or n_heldout >= len(frame):
         raise AdaptlabError(f"{source}: {len(frame)} labelled pairs are too few to hold out {fraction:g} for evaluation")
+    # MultiNLI writes three hypotheses per premise: splitting pairs would put ~99% of held-out premises in
+    # training too. Pairs sharing a premise therefore stay on one side of the split.
+    _, premise_group = np.unique(frame["premise"].to_numpy(dtype=str), return_inverse=True)
+    if premise_group.max() + 1 < len(frame):
+        heldout_idx = _heldout_premises(premise_group, n_heldout, seed, source)
+        return _rows(frame, np.setdiff1d(np.arange(len(frame)), heldout_idx)), _rows(frame, heldout_idx)
+    # every premise is unique: a plain label-stratified split of pairs is exact
     labels = frame["label"].to_numpy()
     train_idx, heldout_idx = train_test_split(np.arange(len(frame)), test_size=n_heldout, random_state=seed,
                                               stratify=_stratify(labels, n_heldout))
     return _rows(frame, train_idx), _rows(frame, heldout_idx)
+
+
+def _heldout_premises(group: np.ndarray, n_heldout: int, seed: int, source: str) -> np.ndarray:
+    """Row indices of whole premise groups, in seeded random order, until at least ``n_heldout`` rows."""
+    order = np.random.default_rng(seed).permutation(group.max() + 1)
+    rows_so_far = np.cumsum(np.bincount(group)[order])
+    n_groups = int(np.searchsorted(rows_so_far, n_heldout)) + 1
+    if n_groups >= len(order):
+        raise AdaptlabError(f"{source}: only {len(order)} distinct premises; too few to hold some out for evaluation")
+    return np.flatnonzero(np.isin(group, order[:n_groups]))
 
 
 def _subsample(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
