@@ -26,7 +26,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def pairs_csv(tmp_path_factory) -> Path:
     """60 labelled pairs + 2 without consensus ('-') in the MNLI CSV layout of ../shared/data/mnli."""
     rng = np.random.default_rng(0)
-    rows = [{"pairID": f"p{i}", "sentence1": SENTENCES[rng.integers(6)], "sentence2": SENTENCES[rng.integers(6)],
+    rows = [{"pairID": f"p{i}", "sentence1": f"{SENTENCES[rng.integers(6)]} ({i})",  # unique premises: a pair-level split
+             "sentence2": SENTENCES[rng.integers(6)],
              "label": LABELS[i % 3] if i < 60 else "-"} for i in range(62)]
     path = tmp_path_factory.mktemp("nli-data") / "pairs.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
@@ -58,6 +59,9 @@ def test_train_writes_a_run_that_evaluate_and_predict_reproduce(tiny_roberta_pre
     predictions = pd.read_csv(run / "predictions_heldout.csv")
     assert heldout["accuracy"] == pytest.approx((predictions["label"] == predictions["predicted"]).mean())
     assert metrics["checkpoint_bytes"] == sum(p.stat().st_size for p in (run / "model").rglob("*") if p.is_file())
+    weights = {p.name for p in (run / "model").iterdir() if p.suffix == ".safetensors"}
+    assert weights and metrics["weights_bytes"] == sum((run / "model" / n).stat().st_size for n in weights)
+    assert metrics["weights_bytes"] < metrics["checkpoint_bytes"]  # the tokenizer is not counted as weights
 
     # the saved adapter, reloaded, gives the probabilities the training run reported
     assert main(["nli", "evaluate", str(run), "--data", str(pairs_csv), "--heldout-fraction", "0.25",
@@ -92,10 +96,10 @@ def test_compare_gives_one_sane_row_per_method(tiny_roberta_pretrained, pairs_cs
     for row in rows.values():
         assert row["total params"] == total and row["steps"] == 4
         assert row["% of total"] == pytest.approx(round(100 * row["trainable params"] / total, 3))
-        assert row["train samples/s"] > 0 and row["peak memory (MiB)"] > 0 and row["saved model (MB)"] > 0
+        assert row["train samples/s"] > 0 and row["peak memory (MiB)"] > 0 and row["saved weights (MB)"] > 0
         assert 0 <= row["accuracy heldout"] <= 1
         assert (folder / row["run"] / "model").is_dir()
-    assert rows["lora"]["saved model (MB)"] < rows["full"]["saved model (MB)"]
+    assert rows["lora"]["saved weights (MB)"] < rows["full"]["saved weights (MB)"]
     assert {"loss.png", "accuracy.png", "report.md", "report.html", "config.yaml"} <= {p.name for p in folder.iterdir()}
     assert "| lora |" in (folder / "report.md").read_text()
 

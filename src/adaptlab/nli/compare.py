@@ -83,7 +83,7 @@ def run_compare(config: NLIRunConfig, methods: list[str], lrs: dict[str, float] 
             "trainable / % of total: parameters the optimizer updates, over the classification model's parameters",
             "train wall (s): the training loop incl. its evaluations; process wall (s): the whole subprocess",
             "peak memory: CUDA max allocated on GPU, else the process's peak resident set size (CPU)",
-            "saved model: bytes on disk of the saved artifact (LoRA: adapter + head only)",
+            "saved weights: the *.safetensors files alone (LoRA: adapter + head); saved folder: with tokenizer and metadata",
         ])
         for path in curves:
             report.image(path, path.stem)
@@ -107,7 +107,8 @@ def _table_row(method: str, metrics: dict, process_seconds: float, folder: Path)
         "process wall (s)": round(process_seconds, 1),
         "train samples/s": round(train["samples_per_second"], 2),
         "peak memory (MiB)": round(train["peak_memory_bytes"] / 2**20, 1),
-        "saved model (MB)": round(metrics["checkpoint_bytes"] / 1e6, 3),
+        "saved weights (MB)": round(metrics["weights_bytes"] / 1e6, 3),
+        "saved folder (MB)": round(metrics["checkpoint_bytes"] / 1e6, 3),
     }
     for split, m in metrics["evals"].items():
         row[f"accuracy {split}"] = round(m["accuracy"], 4)

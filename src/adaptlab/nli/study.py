@@ -134,7 +134,8 @@ def run_train(config: NLIRunConfig) -> Path | None:
             "train_pairs": len(data.train), "eval_pairs": {k: len(v) for k, v in data.evals.items()},
             "lr": train_config.lr,
             "train": {k: v for k, v in asdict(result).items() if k not in ("history", "probabilities")},
-            "checkpoint_bytes": folder_bytes(model_dir), "process_seconds": time.perf_counter() - started,
+            "checkpoint_bytes": folder_bytes(model_dir), "weights_bytes": weights_bytes(model_dir),
+            "process_seconds": time.perf_counter() - started,
             "checkpoints": str(checkpoint_dir) if config.save_every else None,
             "evals": metrics, "machine": machine_description(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         }
@@ -147,7 +148,8 @@ def run_train(config: NLIRunConfig) -> Path | None:
                          f"{result.steps:,} optimizer steps, {result.train_samples:,} training pairs seen, "
                          f"{result.samples_per_second:.1f} pairs/s, "
                          f"peak memory {result.peak_memory_bytes / 2**20:,.0f} MiB "
-                         f"({result.peak_memory_kind}), saved model {summary['checkpoint_bytes'] / 1e6:,.2f} MB.")
+                         f"({result.peak_memory_kind}), saved weights {summary['weights_bytes'] / 1e6:,.2f} MB "
+                         f"({summary['checkpoint_bytes'] / 1e6:,.2f} MB with tokenizer and metadata).")
         report.code(data.describe())
         report.heading("Training history", 3).table(result.history)
         for path in curves:
@@ -174,6 +176,11 @@ def _shared_stamp() -> str:
 def folder_bytes(folder: Path) -> int:
     """Bytes of all files under ``folder`` (what the saved model costs on disk)."""
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+
+
+def weights_bytes(folder: Path) -> int:
+    """Bytes of the saved weights alone (``*.safetensors``: the adapter + head for LoRA), no tokenizer."""
+    return sum(p.stat().st_size for p in Path(folder).rglob("*.safetensors"))
 
 
 def trained_model_dir(path: str | Path) -> Path:
