@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from adaptlab.core.config import load_config
@@ -109,3 +110,18 @@ def test_fraud_run_with_too_few_frauds_for_smote_exits_2(make_frame, tmp_path, c
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: SMOTE cannot resample the train rows") and "\n" not in err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+# ------------------------------------------------------------------ datetime columns are not numbers
+
+@pytest.mark.parametrize("convert", [lambda t: pd.to_datetime(t, unit="s"), lambda t: pd.to_timedelta(t, unit="s"),
+                                     lambda t: pd.to_datetime(t, unit="s").dt.tz_localize("UTC")])
+def test_datetime_or_timedelta_time_column_is_refused(make_frame, tmp_path, convert):
+    from adaptlab.fraud.data import load_creditcard
+
+    frame = make_frame(95, 5)
+    frame["Time"] = convert(frame["Time"])
+    path = tmp_path / "dated.parquet"
+    frame.to_parquet(path, index=False)
+    with pytest.raises(AdaptlabError, match=r"dated.parquet: column Time holds (datetime|timedelta)64.* not numbers"):
+        load_creditcard(path)

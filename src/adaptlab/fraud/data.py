@@ -176,6 +176,11 @@ def validate_schema(frame: pd.DataFrame, what: str = "data", label_required: boo
 def _numeric_column(series: pd.Series, column: str, what: str) -> np.ndarray:
     if pd.api.types.is_bool_dtype(series):
         raise AdaptlabError(f"{what}: column {column}, row 1: values are true/false, not numbers")
+    if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
+        # pandas would turn these into nanosecond ticks since 1970, silently 1e9x off the ULB Time
+        # (seconds since the first transaction)
+        raise AdaptlabError(f"{what}: column {column} holds {series.dtype} values, not numbers "
+                            "(Time must be seconds since the first transaction)")
     if not pd.api.types.is_numeric_dtype(series):
         coerced = pd.to_numeric(series, errors="coerce")
         not_numeric = coerced.isna().to_numpy() & series.notna().to_numpy()
