@@ -85,6 +85,36 @@ def test_resume_refuses_a_changed_run(tmp_path):
         find_checkpoint(tmp_path / "nothing-here")
 
 
+def test_resume_refuses_damaged_checkpoints_in_one_line(tmp_path):
+    import json
+    import shutil
+
+    model, tokenizer = toy.tiny_bert()
+    train(model, tokenizer, toy.toy_pairs(32), {}, TrainConfig(batch_size=8, max_steps=2, save_every=2,
+                                                                checkpoint_dir=tmp_path / "good", quiet=True))
+    good = tmp_path / "good" / "step-0000002"
+    assert find_checkpoint(good) == good
+
+    def damaged(name: str) -> Path:
+        folder = tmp_path / name / "step-0000002"
+        shutil.copytree(good, folder)
+        return folder
+
+    damaged("empty-state").joinpath("trainer_state.json").write_text("{}")
+    damaged("not-json").joinpath("trainer_state.json").write_text("{not json")
+    state = json.loads((good / "trainer_state.json").read_text())
+    del state["state"]["step"]
+    damaged("no-step").joinpath("trainer_state.json").write_text(json.dumps(state))
+    pickled = damaged("pickled-weights")  # what accelerate would then torch.load instead: never
+    (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
+    for name, message in [("empty-state", "lacks setup, state"), ("not-json", "is not valid JSON"),
+                          ("no-step", "lacks state.step"), ("pickled-weights", "no model.safetensors")]:
+        with pytest.raises(AdaptlabError, match=message) as info:
+            train(model, tokenizer, toy.toy_pairs(32), {}, TrainConfig(batch_size=8, max_steps=2,
+                                                                        resume=tmp_path / name, quiet=True))
+        assert "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize("method", ["lora", "partial"])
 def test_frozen_weights_never_move(method, tiny_roberta_dir):
     from adaptlab.nli.methods import MethodConfig

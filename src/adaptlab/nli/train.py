@@ -137,7 +137,7 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_dfs: dict[str, pd.DataF
     state = {"step": 0, "history": [], "loss_sum": 0.0, "loss_count": 0, "train_samples": 0, "train_seconds": 0.0}
     if config.resume is not None:
         checkpoint = find_checkpoint(config.resume)
-        saved = json.loads((checkpoint / "trainer_state.json").read_text())
+        saved = read_trainer_state(checkpoint, required_state=tuple(state))
         _check_same_setup(saved["setup"], setup, checkpoint)
         accelerator.load_state(str(checkpoint))
         state = saved["state"]
@@ -220,14 +220,39 @@ def evaluate(accelerator: Accelerator, model, features: list[dict], collate, bat
 
 
 def find_checkpoint(path: Path) -> Path:
-    """``path`` itself if it is a checkpoint, else its latest ``step-*`` checkpoint."""
+    """``path`` itself if it is a checkpoint, else its latest ``step-*`` checkpoint; checked to be complete."""
     path = Path(path)
     if (path / "trainer_state.json").is_file():
+        read_trainer_state(path)
         return path
     steps = sorted(p for p in path.glob("step-*") if (p / "trainer_state.json").is_file()) if path.is_dir() else []
     if not steps:
         raise AdaptlabError(f"no checkpoint to resume from in {path} (expected step-*/trainer_state.json)")
+    read_trainer_state(steps[-1])  # a damaged latest checkpoint is an error, not a silent step back
     return steps[-1]
+
+
+def read_trainer_state(checkpoint: Path, required_state: tuple[str, ...] = ("step", "history")) -> dict:
+    """``trainer_state.json`` of a checkpoint written by this loop, after checking the folder is complete.
+
+    The weights must be safetensors: without ``model*.safetensors`` accelerate would fall back to ``torch.load``
+    of a pickled ``pytorch_model.bin``, which this project never does.
+    """
+    if not any(checkpoint.glob("model*.safetensors")):
+        raise AdaptlabError(f"cannot resume from {checkpoint}: no model.safetensors (weights are only read from "
+                            "safetensors)")
+    try:
+        saved = json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AdaptlabError(f"cannot resume from {checkpoint}: trainer_state.json is not valid JSON "
+                            f"({str(exc).splitlines()[0]})") from None
+    missing = [key for key in ("setup", "state") if not isinstance(saved, dict) or not isinstance(saved.get(key), dict)]
+    if missing:
+        raise AdaptlabError(f"cannot resume from {checkpoint}: trainer_state.json lacks {', '.join(missing)}")
+    missing = [f"state.{key}" for key in required_state if key not in saved["state"]]
+    if missing:
+        raise AdaptlabError(f"cannot resume from {checkpoint}: trainer_state.json lacks {', '.join(missing)}")
+    return saved
 
 
 def _resolve_precision(requested: str) -> str:
