@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -125,3 +128,94 @@ def test_datetime_or_timedelta_time_column_is_refused(make_frame, tmp_path, conv
     frame.to_parquet(path, index=False)
     with pytest.raises(AdaptlabError, match=r"dated.parquet: column Time holds (datetime|timedelta)64.* not numbers"):
         load_creditcard(path)
+
+
+# ------------------------------------------------------------------ a damaged model folder, a bad --out
+
+@pytest.fixture(scope="module")
+def saved_model(make_frame, tmp_path_factory):
+    """A small trained model saved by save_model, plus a CSV to score (original files, copy before damaging)."""
+    from adaptlab.fraud.model import save_model
+
+    frame = make_frame(380, 20, seed=3)
+    split = split_indices(frame, "stratified", seed=0)
+    X, y = frame[FEATURES].to_numpy(), frame[LABEL].to_numpy()
+    config = TrainConfig(hidden_sizes=[8, 4], epochs=1, batch_size=64)
+    result = train_mlp(X[split.train], y[split.train], X[split.val], y[split.val], config, progress=False)
+    folder = tmp_path_factory.mktemp("saved")
+    save_model(folder / "model", result, features=FEATURES, threshold=0.5, threshold_rule="test", config=config)
+    frame.to_csv(folder / "rows.csv", index=False)
+    return folder
+
+
+def _damaged_copy(saved_model, tmp_path, damage):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(saved_model / "model", run / "model")
+    damage(run / "model")
+    return run
+
+
+def _edit_json(name, edit):
+    import json
+
+    def damage(folder):
+        data = json.loads((folder / name).read_text())
+        (folder / name).write_text(json.dumps(edit(data)))
+    return damage
+
+
+DAMAGES = {
+    "model.json is a list": (_edit_json("model.json", lambda meta: [meta]),
+                             r"model.json: a saved model file holds a JSON object, not a list"),
+    "garbage weights": (lambda folder: (folder / "model.safetensors").write_bytes(b"\x00garbage" * 10),
+                        r"model.safetensors: not a readable safetensors file"),
+    "scaler of the wrong length": (_edit_json("scaler.json", lambda s: {**s, "mean": s["mean"][:-1]}),
+                                   r"scaler.json mean must be 30 finite numbers"),
+    "renamed feature": (_edit_json("model.json", lambda m: {**m, "features": ["Seconds", *m["features"][1:]]}),
+                        r"model.json features are \['Seconds', 'V1'.*not the 30 columns Time, V1"),
+    "changed hidden_sizes": (_edit_json("model.json", lambda m: {**m, "hidden_sizes": [8, 4, 2]}),
+                             r"weights do not fit the MLP of model.json \(hidden_sizes \[8, 4, 2\]\): missing "
+                             r"net.9.weight, net.9.bias; net.6.weight is \(1, 4\), expected \(2, 4\)"),
+    "threshold text": (_edit_json("model.json", lambda m: {**m, "threshold": "high"}),
+                       r"model.json threshold must be a number in \[0, 1\], not 'high'"),
+}
+
+
+@pytest.mark.parametrize("what", DAMAGES)
+def test_score_on_a_damaged_model_is_one_line_error(saved_model, tmp_path, capsys, what):
+    from adaptlab.cli import main
+
+    damage, message = DAMAGES[what]
+    run = _damaged_copy(saved_model, tmp_path, damage)
+    assert main(["fraud", "score", str(run), str(saved_model / "rows.csv")]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    assert re.search(message, err), err
+    assert captured.out == ""
+
+
+def test_score_out_to_a_folder_is_refused_without_leftovers(saved_model, tmp_path, capsys):
+    from adaptlab.cli import main
+
+    target = tmp_path / "scores"
+    target.mkdir()
+    assert main(["fraud", "score", str(saved_model), str(saved_model / "rows.csv"), "--out", str(target)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [target] and list(target.iterdir()) == []
+
+
+def test_score_writes_no_temp_file_when_the_write_fails(saved_model, tmp_path, capsys, monkeypatch):
+    from adaptlab.cli import main
+
+    def full_disk(self, *args, **kwargs):
+        Path(args[0]).write_text("row,prob")  # half a file, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk)
+    out = tmp_path / "scores.csv"
+    assert main(["fraud", "score", str(saved_model), str(saved_model / "rows.csv"), "--out", str(out)]) == 2
+    assert "cannot write the scores" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

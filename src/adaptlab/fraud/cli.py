@@ -187,7 +187,7 @@ def _headline(run_dir: Path) -> str:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from adaptlab.fraud.study import saved_model_warning, score_file
+    from adaptlab.fraud.scoring import saved_model_warning, score_file
 
     if not args.run_dir.exists():
         raise AdaptlabError(f"run folder not found: {args.run_dir}")

@@ -237,20 +237,82 @@ def save_model(folder: Path, result: TrainResult, *, features: list[str], thresh
 
 
 def load_model(folder: Path) -> tuple[MLP, Standardizer, dict]:
-    """Inverse of :func:`save_model`; raises :class:`AdaptlabError` if the folder is not a saved model."""
-    from safetensors.torch import load_file
+    """Inverse of :func:`save_model`; raises :class:`AdaptlabError` (one line) if the folder is not a
+    saved fraud model or any of its three files is damaged or does not fit the other two."""
+    from adaptlab.fraud.data import FEATURES
 
     folder = Path(folder)
     paths = [folder / WEIGHTS_FILE, folder / SCALER_FILE, folder / META_FILE]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise AdaptlabError(f"{folder} is not a saved fraud model: missing {', '.join(missing)}")
-    try:
-        meta = json.loads(paths[2].read_text())
-        scaler = Standardizer.from_dict(json.loads(paths[1].read_text()))
-        model = MLP(int(meta["n_inputs"]), [int(h) for h in meta["hidden_sizes"]], float(meta["dropout"]))
-        model.load_state_dict(load_file(str(paths[0])))
-    except (ValueError, KeyError, RuntimeError) as exc:
-        raise AdaptlabError(f"{folder}: cannot load the saved model: {str(exc).splitlines()[0]}") from None
+    meta, scaler_data = _read_json_object(paths[2]), _read_json_object(paths[1])
+    bad = f"{folder}: cannot load the saved model: {META_FILE}"
+    if meta.get("features") != FEATURES:
+        raise AdaptlabError(f"{bad} features are {meta.get('features')!r}, not the {len(FEATURES)} columns "
+                            f"{', '.join(FEATURES)} in that order")
+    if meta.get("n_inputs") != len(FEATURES):
+        raise AdaptlabError(f"{bad} n_inputs is {meta.get('n_inputs')!r}, not {len(FEATURES)}")
+    hidden = meta.get("hidden_sizes")
+    if not (isinstance(hidden, list) and hidden and all(_positive_int(h) for h in hidden)):
+        raise AdaptlabError(f"{bad} hidden_sizes must be a non-empty list of positive integers, not {hidden!r}")
+    for key, low, high in (("dropout", 0.0, 1.0), ("threshold", 0.0, 1.0)):
+        value = meta.get(key)
+        if not (_finite_number(value) and low <= value <= high):
+            raise AdaptlabError(f"{bad} {key} must be a number in [{low:g}, {high:g}], not {value!r}")
+    scaler_values = {}
+    for key in ("mean", "scale"):
+        values = scaler_data.get(key)
+        if not (isinstance(values, list) and len(values) == len(FEATURES) and all(map(_finite_number, values))):
+            raise AdaptlabError(f"{folder}: cannot load the saved model: {SCALER_FILE} {key} must be "
+                                f"{len(FEATURES)} finite numbers (one per feature)")
+        scaler_values[key] = values
+    scaler = Standardizer.from_dict(scaler_values)
+    model = MLP(len(FEATURES), hidden, float(meta["dropout"]))
+    model.load_state_dict(_read_weights(paths[0], model, hidden))
     model.eval()
     return model, scaler, meta
+
+
+def _read_json_object(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise AdaptlabError(f"{path}: cannot read the saved model file: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise AdaptlabError(f"{path}: a saved model file holds a JSON object, not a {type(data).__name__}")
+    return data
+
+
+def _read_weights(path: Path, model: MLP, hidden_sizes: list[int]) -> dict[str, torch.Tensor]:
+    """The safetensors state dict, checked key by key and shape by shape against ``model``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise AdaptlabError(f"{path}: not a readable safetensors file: {str(exc).splitlines()[0]}") from None
+    expected = model.state_dict()
+    problems = []
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing:
+        problems.append(f"missing {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {', '.join(unexpected)}")
+    problems += [f"{k} is {tuple(state[k].shape)}, expected {tuple(v.shape)}"
+                 for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    if problems:
+        raise AdaptlabError(f"{path}: the weights do not fit the MLP of {META_FILE} "
+                            f"(hidden_sizes {hidden_sizes}): "
+                            + "; ".join(problems))
+    return state
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -26,7 +26,7 @@ from adaptlab.errors import AdaptlabError
 from adaptlab.fraud.data import FEATURES, LABEL, SPLIT_METHODS, Split, load_dataset, split_indices
 from adaptlab.fraud.compare import AMOUNT, RESAMPLERS, make_sampler, prepare_protocol
 from adaptlab.fraud.evaluation import confusion_images, evaluate_parts, metrics_row
-from adaptlab.fraud.model import META_FILE, TrainConfig, TrainResult, predict_proba, save_model, train_mlp
+from adaptlab.fraud.model import TrainConfig, TrainResult, predict_proba, save_model, train_mlp
 from adaptlab.fraud.protocols import LEAKY, PAPER, PROTOCOLS, SAFE, Part, guard_scoring, mark_leaky
 from adaptlab.fraud.run_resampling import LEAKY_WARNING, LeakyReport, resampling_section, resampling_summary
 
@@ -342,57 +342,3 @@ def _write_results(run: RunFolder, report: Report, config: FraudConfig, parts: d
                      "(scaler.json), the feature order and the validation threshold (model.json). Score a "
                      "CSV or parquet file with the 30 feature columns:")
     report.code(f"adaptlab fraud score {run.final_path} transactions.csv --out scores.csv")
-
-
-# -------------------------------------------------------------------------------------------- scoring
-
-SCORE_COLUMNS = ("row", "probability", "flag")
-
-
-def _model_dir(run_dir: Path) -> Path:
-    run_dir = Path(run_dir)
-    return run_dir / "model" if (run_dir / "model").is_dir() else run_dir
-
-
-def saved_model_warning(run_dir: Path) -> str | None:
-    """The warning a saved model carries (a paper-protocol, LEAKY model), or None."""
-    import json
-
-    meta_path = _model_dir(run_dir) / META_FILE
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError):
-        return None  # scoring itself reports a missing or unreadable model in one line
-    return meta.get("warning") if meta.get("leaky") else None
-
-
-def score_file(run_dir: Path, data: Path, out: Path | None = None) -> pd.DataFrame:
-    """Per-row fraud probability and flag (probability >= the saved threshold) for a CSV/parquet file.
-
-    Columns besides the features and the optional ``Class`` (an ID, a merchant...) are not used for
-    scoring; they are passed through, in file order, between ``row`` and ``probability``.
-    """
-    from adaptlab.fraud.data import COLUMNS, read_table, validate_schema
-    from adaptlab.fraud.model import load_model
-
-    model, scaler, meta = load_model(_model_dir(run_dir))
-    raw = read_table(Path(data))
-    extra = [c for c in raw.columns if str(c) not in COLUMNS]
-    clashing = [str(c) for c in extra if str(c) in SCORE_COLUMNS]
-    if clashing:
-        raise AdaptlabError(f"{data}: column(s) {', '.join(clashing)} would clash with the output columns "
-                            f"{', '.join(SCORE_COLUMNS)}; rename them")
-    frame = validate_schema(raw.drop(columns=extra), str(data), label_required=False)
-    probability = predict_proba(model, scaler, frame[meta["features"]].to_numpy())
-    result = pd.DataFrame({"row": np.arange(1, len(frame) + 1)})
-    for column in extra:
-        result[str(column)] = raw[column].to_numpy()
-    result["probability"] = probability
-    result["flag"] = (probability >= meta["threshold"]).astype(int)
-    if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".part-{out.name}")
-        result.to_csv(tmp, index=False)
-        tmp.replace(out)  # atomic: a crash never leaves a half-written scores file
-    return result

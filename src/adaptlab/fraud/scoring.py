@@ -1,0 +1,75 @@
+"""``adaptlab fraud score``: a saved model's fraud probability and flag for each row of a CSV/parquet file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from adaptlab.errors import AdaptlabError
+from adaptlab.fraud.model import META_FILE, load_model, predict_proba
+
+
+SCORE_COLUMNS = ("row", "probability", "flag")
+
+
+def _model_dir(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    return run_dir / "model" if (run_dir / "model").is_dir() else run_dir
+
+
+def saved_model_warning(run_dir: Path) -> str | None:
+    """The warning a saved model carries (a paper-protocol, LEAKY model), or None."""
+    meta_path = _model_dir(run_dir) / META_FILE
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return None  # scoring itself reports a missing or unreadable model in one line
+    if not isinstance(meta, dict):
+        return None  # likewise a damaged one
+    return meta.get("warning") if meta.get("leaky") else None
+
+
+def score_file(run_dir: Path, data: Path, out: Path | None = None) -> pd.DataFrame:
+    """Per-row fraud probability and flag (probability >= the saved threshold) for a CSV/parquet file.
+
+    Columns besides the features and the optional ``Class`` (an ID, a merchant...) are not used for
+    scoring; they are passed through, in file order, between ``row`` and ``probability``.
+    """
+    from adaptlab.fraud.data import COLUMNS, read_table, validate_schema
+
+    model, scaler, meta = load_model(_model_dir(run_dir))
+    raw = read_table(Path(data))
+    extra = [c for c in raw.columns if str(c) not in COLUMNS]
+    clashing = [str(c) for c in extra if str(c) in SCORE_COLUMNS]
+    if clashing:
+        raise AdaptlabError(f"{data}: column(s) {', '.join(clashing)} would clash with the output columns "
+                            f"{', '.join(SCORE_COLUMNS)}; rename them")
+    frame = validate_schema(raw.drop(columns=extra), str(data), label_required=False)
+    probability = predict_proba(model, scaler, frame[meta["features"]].to_numpy())
+    result = pd.DataFrame({"row": np.arange(1, len(frame) + 1)})
+    for column in extra:
+        result[str(column)] = raw[column].to_numpy()
+    result["probability"] = probability
+    result["flag"] = (probability >= meta["threshold"]).astype(int)
+    if out is not None:
+        _write_scores(result, Path(out))
+    return result
+
+
+def _write_scores(result: pd.DataFrame, out: Path) -> None:
+    """CSV written atomically: a crash never leaves a half-written scores file, nor a temp file."""
+    if out.is_dir():
+        raise AdaptlabError(f"--out {out} is a folder; give a file path such as {out / 'scores.csv'}")
+    tmp = out.with_name(f".part-{os.getpid()}-{out.name}")  # pid: two scorers never share a temp file
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result.to_csv(tmp, index=False)
+        tmp.replace(out)
+    except OSError as exc:
+        raise AdaptlabError(f"cannot write the scores to {out}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
