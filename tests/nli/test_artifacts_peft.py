@@ -144,3 +144,19 @@ def test_adapter_built_from_a_relative_folder_reloads_from_another_directory(tin
     monkeypatch.chdir(tmp_path)  # the relative name means nothing here
     ours, our_tokenizer = load_trained(out)
     assert torch.equal(logits(ours, our_tokenizer), expected)
+
+
+def test_merge_accepts_a_train_run_folder_like_evaluate_and_predict(tiny_bert_pretrained, tmp_path, capsys):
+    from transformers import AutoModelForSequenceClassification
+
+    method = MethodConfig(method="lora", rank=2)
+    model, tokenizer = trained(tiny_bert_pretrained, method)
+    expected = logits(model, tokenizer)
+    run = tmp_path / "20261126-000000-nli-lora"
+    save_trained(model, tokenizer, run / "model", method)  # the layout `nli train` writes
+    assert main(["nli", "merge", str(run), str(tmp_path / "merged"), "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "merged")
+    merged = AutoModelForSequenceClassification.from_pretrained(tmp_path / "merged", use_safetensors=True).eval()
+    assert torch.allclose(logits(merged, tokenizer), expected, atol=1e-4, rtol=0)
+    assert main(["nli", "merge", str(tmp_path / "nowhere"), str(tmp_path / "m2")]) == 2
+    assert "neither a run folder" in capsys.readouterr().err

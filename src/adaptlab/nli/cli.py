@@ -51,11 +51,13 @@ def _params(args: argparse.Namespace) -> int:
 
 def _merge(args: argparse.Namespace) -> int:
     from adaptlab.nli.artifacts import merge_adapter, read_meta
+    from adaptlab.nli.study import trained_model_dir
 
-    out = merge_adapter(args.adapter, args.out)
+    adapter = trained_model_dir(args.adapter)  # a train run folder (RUN/model) or the adapter folder itself
+    out = merge_adapter(adapter, args.out)
     if not args.quiet:
         diff = read_meta(out).get("merge_max_abs_logit_diff")
-        print(f"merged {args.adapter} into {out} (max |logit difference| vs the adapter on a probe batch: {diff:.2e})")
+        print(f"merged {adapter} into {out} (max |logit difference| vs the adapter on a probe batch: {diff:.2e})")
     else:
         print(out)
     return 0
@@ -80,10 +82,12 @@ def register(subparsers) -> None:
 
     merge = nli.add_parser(
         "merge", help="fold a saved LoRA adapter (and its head) into the base weights",
-        description="Load ADAPTER (a PEFT folder from `nli train`), merge LoRA into the base weights "
+        description="Load ADAPTER (a LoRA run folder from `nli train`, or its model/ PEFT folder), merge LoRA into "
+        "the base weights "
         "(merge_and_unload), check logits match the unmerged model on a probe batch (within 1e-4) and save a "
         "plain transformers model folder (safetensors + tokenizer) to OUT.")
-    merge.add_argument("adapter", type=Path, metavar="ADAPTER", help="folder with adapter_config.json")
+    merge.add_argument("adapter", type=Path, metavar="ADAPTER",
+                       help="a LoRA train run folder, or a folder with adapter_config.json")
     merge.add_argument("out", type=Path, metavar="OUT", help="output folder for the merged model")
     merge.add_argument("--quiet", action="store_true", help="print only the output path")
     merge.set_defaults(handler=_merge)
