@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from functools import partial
 from pathlib import Path
 
 from adaptlab.errors import AdaptlabError
@@ -34,7 +35,7 @@ def register(subparsers) -> None:
     run.add_argument("--seed", type=int, default=None, help="seed for the split, weights and batch order")
     run.add_argument("--epochs", type=int, default=None, help="maximum epochs (early stopping may end sooner)")
     run.add_argument("--batch-size", type=int, default=None, help="rows per training step")
-    run.add_argument("--hidden", type=_int_list, default=None, metavar="SIZES",
+    run.add_argument("--hidden", type=partial(_int_list, minimum=1), default=None, metavar="SIZES",
                      help="hidden layer sizes, comma separated, e.g. 64,32")
     run.add_argument("--pos-weight", type=_pos_weight, default=None, metavar="W",
                      help="BCEWithLogitsLoss pos_weight: a number or 'balanced' (cost-sensitive variant)")
@@ -70,7 +71,7 @@ def register(subparsers) -> None:
                               "split), marked LEAKY, next to its safe row")
     compare.add_argument("--split", choices=["stratified", "time"], default=None,
                          help="stratified (default) or time; the paper rows then split their resampled rows by time")
-    compare.add_argument("--seeds", type=_int_list_any, default=None, metavar="S,S,...",
+    compare.add_argument("--seeds", type=_int_list, default=None, metavar="S,S,...",
                          help="seeds (each sets split, resampler and model); several give mean ± std (default 42)")
     compare.add_argument("--epochs", type=int, default=None, help="MLP maximum epochs (default 20)")
     compare.add_argument("--patience", type=int, default=None, help="MLP early-stopping patience (default 4)")
@@ -98,23 +99,16 @@ def _add_common(parser: argparse.ArgumentParser, default_name: str | None) -> No
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages; print only the run folder")
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return sizes
-
-
-def _int_list_any(text: str) -> list[int]:
+def _int_list(text: str, minimum: int | None = None) -> list[int]:
+    """Comma-separated integers, each >= ``minimum`` when given (argparse ``type=``)."""
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
     if not values:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    if minimum is not None and min(values) < minimum:
+        raise argparse.ArgumentTypeError(f"expected integers >= {minimum}, got {text!r}")
     return values
 
 

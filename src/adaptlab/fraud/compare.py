@@ -32,6 +32,7 @@ import numpy as np
 
 from adaptlab.core.metrics import best_f1_threshold
 from adaptlab.errors import AdaptlabError
+from adaptlab.fraud.checks import is_int
 from adaptlab.fraud.data import FEATURES, Split, split_indices, split_positions
 from adaptlab.fraud.evaluation import evaluate_parts
 from adaptlab.fraud.model import TrainConfig, predict_proba, train_mlp
@@ -80,7 +81,7 @@ class CompareConfig:
         shared = {f.name for f in dataclasses.fields(FraudConfig)} & {f.name for f in dataclasses.fields(self)}
         FraudConfig(**{key: getattr(self, key) for key in shared - {"protocol"}}).validate()
         problems = []
-        if not (isinstance(self.seeds, list) and self.seeds and all(_is_int(s) for s in self.seeds)):
+        if not (isinstance(self.seeds, list) and self.seeds and all(is_int(s) for s in self.seeds)):
             problems.append(f"seeds must be a non-empty list of integers, not {self.seeds!r}")
         elif len(set(self.seeds)) != len(self.seeds):
             problems.append(f"seeds lists a seed twice: {self.seeds}")
@@ -94,9 +95,9 @@ class CompareConfig:
                 problems.append(f"unknown method(s) {', '.join(map(repr, unknown))}; choose from {', '.join(METHODS)}")
             elif len(set(self.methods)) != len(self.methods):
                 problems.append(f"methods lists a method twice: {', '.join(self.methods)}")
-        if not (_is_int(self.lightgbm_jobs) and self.lightgbm_jobs > 0):
+        if not (is_int(self.lightgbm_jobs) and self.lightgbm_jobs > 0):
             problems.append(f"lightgbm_jobs must be a positive integer, not {self.lightgbm_jobs!r}")
-        if not (_is_int(self.bootstrap) and self.bootstrap >= 0):
+        if not (is_int(self.bootstrap) and self.bootstrap >= 0):
             problems.append(f"bootstrap must be a non-negative integer, not {self.bootstrap!r}")
         if problems:
             raise AdaptlabError("invalid config: " + "; ".join(problems))
@@ -115,10 +116,6 @@ class CompareConfig:
         return TrainConfig(hidden_sizes=list(self.hidden_sizes), dropout=self.dropout, lr=self.lr,
                            batch_size=self.batch_size, epochs=self.epochs, patience=self.patience,
                            pos_weight=pos_weight, seed=seed, threads=self.threads)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # ----------------------------------------------------------------------------------------- the methods

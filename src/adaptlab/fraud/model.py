@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from adaptlab.errors import AdaptlabError
+from adaptlab.fraud.checks import is_int, is_number
 
 EVAL_BATCH = 65536  # rows per forward pass when scoring: large and vectorised, bounded memory
 
@@ -254,16 +255,16 @@ def load_model(folder: Path) -> tuple[MLP, Standardizer, dict]:
     if meta.get("n_inputs") != len(FEATURES):
         raise AdaptlabError(f"{bad} n_inputs is {meta.get('n_inputs')!r}, not {len(FEATURES)}")
     hidden = meta.get("hidden_sizes")
-    if not (isinstance(hidden, list) and hidden and all(_positive_int(h) for h in hidden)):
+    if not (isinstance(hidden, list) and hidden and all(is_int(h) and h > 0 for h in hidden)):
         raise AdaptlabError(f"{bad} hidden_sizes must be a non-empty list of positive integers, not {hidden!r}")
     for key, low, high in (("dropout", 0.0, 1.0), ("threshold", 0.0, 1.0)):
         value = meta.get(key)
-        if not (_finite_number(value) and low <= value <= high):
+        if not (is_number(value) and low <= value <= high):
             raise AdaptlabError(f"{bad} {key} must be a number in [{low:g}, {high:g}], not {value!r}")
     scaler_values = {}
     for key in ("mean", "scale"):
         values = scaler_data.get(key)
-        if not (isinstance(values, list) and len(values) == len(FEATURES) and all(map(_finite_number, values))):
+        if not (isinstance(values, list) and len(values) == len(FEATURES) and all(map(is_number, values))):
             raise AdaptlabError(f"{folder}: cannot load the saved model: {SCALER_FILE} {key} must be "
                                 f"{len(FEATURES)} finite numbers (one per feature)")
         scaler_values[key] = values
@@ -308,11 +309,3 @@ def _read_weights(path: Path, model: MLP, hidden_sizes: list[int]) -> dict[str, 
                             f"(hidden_sizes {hidden_sizes}): "
                             + "; ".join(problems))
     return state
-
-
-def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _finite_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

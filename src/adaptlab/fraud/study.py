@@ -7,7 +7,6 @@ Python user can call them too. Thresholds are chosen on validation only, never o
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from adaptlab.core.report import Report
 from adaptlab.core.runs import RunFolder
 from adaptlab.errors import AdaptlabError
 from adaptlab.fraud.data import FEATURES, LABEL, SPLIT_METHODS, Split, load_dataset, split_indices
+from adaptlab.fraud.checks import is_int, is_number
 from adaptlab.fraud.compare import AMOUNT, RESAMPLERS, make_sampler, prepare_protocol
 from adaptlab.fraud.evaluation import confusion_images, evaluate_parts, metrics_row
 from adaptlab.fraud.model import TrainConfig, TrainResult, predict_proba, save_model, train_mlp
@@ -64,22 +64,22 @@ class FraudConfig:
         if self.split not in SPLIT_METHODS:
             problems.append(f"split must be one of {', '.join(SPLIT_METHODS)}, not {self.split!r}")
         if not (isinstance(self.hidden_sizes, list) and self.hidden_sizes
-                and all(_is_int(h) and h > 0 for h in self.hidden_sizes)):
+                and all(is_int(h) and h > 0 for h in self.hidden_sizes)):
             problems.append(f"hidden_sizes must be a non-empty list of positive integers, not {self.hidden_sizes!r}")
         ranges = {"dropout": (0, 1, "[0, 1)"), "test_size": (0, 1, "(0, 1)"), "val_size": (0, 1, "(0, 1)")}
         for key, (low, high, text) in ranges.items():
             value = getattr(self, key)
-            if not (_is_number(value) and (low <= value < high if key == "dropout" else low < value < high)):
+            if not (is_number(value) and (low <= value < high if key == "dropout" else low < value < high)):
                 problems.append(f"{key} must be a number in {text}, not {value!r}")
-        if not (_is_number(self.lr) and self.lr > 0):
+        if not (is_number(self.lr) and self.lr > 0):
             problems.append(f"lr must be a positive number, not {self.lr!r}")
         for key in ("batch_size", "epochs", "patience", "threads"):
-            if not (_is_int(getattr(self, key)) and getattr(self, key) > 0):
+            if not (is_int(getattr(self, key)) and getattr(self, key) > 0):
                 problems.append(f"{key} must be a positive integer, not {getattr(self, key)!r}")
-        if not _is_int(self.seed):
+        if not is_int(self.seed):
             problems.append(f"seed must be an integer, not {self.seed!r}")
         if not (self.pos_weight is None or self.pos_weight == "balanced"
-                or (_is_number(self.pos_weight) and self.pos_weight > 0)):
+                or (is_number(self.pos_weight) and self.pos_weight > 0)):
             problems.append(f"pos_weight must be empty, 'balanced' or a positive number, not {self.pos_weight!r}")
         if not (isinstance(self.name, str) and self.name and "/" not in self.name):
             problems.append(f"name must be non-empty text without '/', not {self.name!r}")
@@ -99,11 +99,11 @@ class FraudConfig:
             problems.append("protocol paper means resampling all rows before the split: it needs a resampler "
                             f"(e.g. --resampler adasyn), and resampler is none")
         for key in ("adasyn_k", "imblearn_adasyn_neighbors"):
-            if not (_is_int(getattr(self, key)) and getattr(self, key) > 0):
+            if not (is_int(getattr(self, key)) and getattr(self, key) > 0):
                 problems.append(f"{key} must be a positive integer, not {getattr(self, key)!r}")
-        if not (_is_number(self.adasyn_ratio) and self.adasyn_ratio >= 0):
+        if not (is_number(self.adasyn_ratio) and self.adasyn_ratio >= 0):
             problems.append(f"adasyn_ratio must be a number >= 0, not {self.adasyn_ratio!r}")
-        if not (_is_number(self.adasyn_imb_threshold) and 0 < self.adasyn_imb_threshold <= 1):
+        if not (is_number(self.adasyn_imb_threshold) and 0 < self.adasyn_imb_threshold <= 1):
             problems.append(f"adasyn_imb_threshold must be in (0, 1], not {self.adasyn_imb_threshold!r}")
         return problems
 
@@ -118,15 +118,6 @@ class FraudConfig:
     def training(self) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(TrainConfig)}
         return TrainConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    """A finite int or float (YAML ``.inf`` / ``.nan`` are floats too, and break training)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # --------------------------------------------------------------------------------------------- analysis
