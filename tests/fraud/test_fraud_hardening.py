@@ -219,3 +219,36 @@ def test_score_writes_no_temp_file_when_the_write_fails(saved_model, tmp_path, c
     assert main(["fraud", "score", str(saved_model), str(saved_model / "rows.csv"), "--out", str(out)]) == 2
     assert "cannot write the scores" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ seeds and threads in range
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"seed": -1}, r"seed must be an integer from 0 to 2\*\*32 - 1, not -1"),
+    ({"seed": 2**32}, r"seed must be an integer from 0 to 2\*\*32 - 1, not 4294967296"),
+    ({"threads": 100_000}, r"threads must be an integer from 1 to 1024, not 100000"),
+    ({"threads": 0}, r"threads must be an integer from 1 to 1024, not 0"),
+])
+def test_seed_and_threads_out_of_range_are_refused(overrides, message):
+    with pytest.raises(AdaptlabError, match=message):
+        load_config(FraudConfig, None, overrides)
+
+
+def test_seed_and_threads_at_the_limits_are_accepted():
+    config = load_config(FraudConfig, None, {"seed": 2**32 - 1, "threads": 1024})
+    assert (config.seed, config.threads) == (2**32 - 1, 1024)
+
+
+def test_compare_refuses_a_negative_seed(capsys):
+    from adaptlab.cli import main
+
+    assert main(["fraud", "compare", "--seeds", "1,-1"]) == 2
+    assert "seeds must be a non-empty list of integers from 0 to 2**32 - 1" in capsys.readouterr().err
+
+
+def test_hidden_sizes_flag_needs_positive_integers(capsys):
+    from adaptlab.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["fraud", "run", "--hidden", "64,0"])
+    assert "expected integers >= 1, got '64,0'" in capsys.readouterr().err

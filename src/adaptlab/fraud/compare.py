@@ -32,7 +32,7 @@ import numpy as np
 
 from adaptlab.core.metrics import best_f1_threshold
 from adaptlab.errors import AdaptlabError
-from adaptlab.fraud.checks import is_int
+from adaptlab.fraud.checks import is_int, is_seed
 from adaptlab.fraud.data import FEATURES, Split, split_indices, split_positions
 from adaptlab.fraud.evaluation import evaluate_parts
 from adaptlab.fraud.model import TrainConfig, predict_proba, train_mlp
@@ -81,8 +81,8 @@ class CompareConfig:
         shared = {f.name for f in dataclasses.fields(FraudConfig)} & {f.name for f in dataclasses.fields(self)}
         FraudConfig(**{key: getattr(self, key) for key in shared - {"protocol"}}).validate()
         problems = []
-        if not (isinstance(self.seeds, list) and self.seeds and all(is_int(s) for s in self.seeds)):
-            problems.append(f"seeds must be a non-empty list of integers, not {self.seeds!r}")
+        if not (isinstance(self.seeds, list) and self.seeds and all(is_seed(s) for s in self.seeds)):
+            problems.append(f"seeds must be a non-empty list of integers from 0 to 2**32 - 1, not {self.seeds!r}")
         elif len(set(self.seeds)) != len(self.seeds):
             problems.append(f"seeds lists a seed twice: {self.seeds}")
         if self.protocol not in (SAFE, PAPER):

@@ -23,7 +23,7 @@ from adaptlab.core.report import Report
 from adaptlab.core.runs import RunFolder
 from adaptlab.errors import AdaptlabError
 from adaptlab.fraud.data import FEATURES, LABEL, SPLIT_METHODS, Split, load_dataset, split_indices
-from adaptlab.fraud.checks import is_int, is_number
+from adaptlab.fraud.checks import MAX_THREADS, is_int, is_number, is_seed
 from adaptlab.fraud.compare import AMOUNT, RESAMPLERS, make_sampler, prepare_protocol
 from adaptlab.fraud.evaluation import confusion_images, evaluate_parts, metrics_row
 from adaptlab.fraud.model import TrainConfig, TrainResult, predict_proba, save_model, train_mlp
@@ -73,11 +73,13 @@ class FraudConfig:
                 problems.append(f"{key} must be a number in {text}, not {value!r}")
         if not (is_number(self.lr) and self.lr > 0):
             problems.append(f"lr must be a positive number, not {self.lr!r}")
-        for key in ("batch_size", "epochs", "patience", "threads"):
+        for key in ("batch_size", "epochs", "patience"):
             if not (is_int(getattr(self, key)) and getattr(self, key) > 0):
                 problems.append(f"{key} must be a positive integer, not {getattr(self, key)!r}")
-        if not is_int(self.seed):
-            problems.append(f"seed must be an integer, not {self.seed!r}")
+        if not (is_int(self.threads) and 1 <= self.threads <= MAX_THREADS):
+            problems.append(f"threads must be an integer from 1 to {MAX_THREADS}, not {self.threads!r}")
+        if not is_seed(self.seed):
+            problems.append(f"seed must be an integer from 0 to 2**32 - 1, not {self.seed!r}")
         if not (self.pos_weight is None or self.pos_weight == "balanced"
                 or (is_number(self.pos_weight) and self.pos_weight > 0)):
             problems.append(f"pos_weight must be empty, 'balanced' or a positive number, not {self.pos_weight!r}")
