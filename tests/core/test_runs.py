@@ -43,3 +43,24 @@ def test_to_jsonable_handles_numpy_nan_and_tuples():
     out = to_jsonable({"a": np.arange(3), "b": float("nan"), "c": (np.int64(2),), 3: None})
     assert out == {"a": [0, 1, 2], "b": None, "c": [2], "3": None}
     json.dumps(out, allow_nan=False)
+
+
+def test_a_name_claimed_between_check_and_rename_moves_to_the_next_suffix(tmp_path, monkeypatch):
+    import adaptlab.core.runs as runs
+
+    real_rename = os.rename
+    claimed = []
+
+    def racing_rename(src, dst):
+        if not claimed:  # another process finishes its run under our name just before we rename
+            claimed.append(dst)
+            os.mkdir(dst)
+            (runs.Path(dst) / "metrics.json").write_text("{}")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(runs.os, "rename", racing_rename)
+    with RunFolder(tmp_path, "race") as run:
+        run.write_json("mine.json", {"mine": True})
+    assert run.path == runs.Path(f"{claimed[0]}-2")
+    assert json.loads((run.path / "mine.json").read_text()) == {"mine": True}
+    assert sorted(os.listdir(tmp_path)) == sorted([runs.Path(claimed[0]).name, run.path.name])  # no .incomplete

@@ -9,6 +9,7 @@ leaves only a hidden ``.incomplete-*`` folder, which never looks like a finished
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from adaptlab.errors import AdaptlabError
 
 INCOMPLETE_PREFIX = ".incomplete-"
 
@@ -49,10 +52,29 @@ class RunFolder:
             shutil.rmtree(self.path, ignore_errors=True)
             self.path = None
             return False
-        self.final_path = _unique(self.final_path)  # another run may have claimed the name meanwhile
-        os.rename(self.path, self.final_path)
-        self.path = self.final_path
+        self.path = self.final_path = self._move_into_place()
         return False
+
+    def _move_into_place(self) -> Path:
+        """Rename the finished folder to the first free name ``<stamp>-<name>[-N]``.
+
+        Checking a name and then renaming is not atomic: another run may claim it in between. On Linux
+        renaming onto a non-empty folder fails with ENOTEMPTY or EEXIST (onto an empty one it would
+        replace it, hence the exists() check first), so each failure just moves on to the next suffix.
+        """
+        base, n = self.final_path, 2
+        candidate = base
+        while True:
+            if not candidate.exists():
+                try:
+                    os.rename(self.path, candidate)
+                    return candidate
+                except OSError as exc:
+                    if not (isinstance(exc, FileExistsError) or exc.errno in (errno.ENOTEMPTY, errno.EEXIST)):
+                        raise AdaptlabError(f"the run finished but cannot be moved from {self.path} to "
+                                            f"{candidate}: {exc.strerror or exc}") from None
+            candidate = base.with_name(f"{base.name}-{n}")
+            n += 1
 
     def file(self, relative: str) -> Path:
         assert self.path is not None, "RunFolder used outside its with-block"
