@@ -252,3 +252,15 @@ def test_hidden_sizes_flag_needs_positive_integers(capsys):
     with pytest.raises(SystemExit):
         main(["fraud", "run", "--hidden", "64,0"])
     assert "expected integers >= 1, got '64,0'" in capsys.readouterr().err
+
+
+def test_paper_resplit_that_cannot_stratify_is_one_line_error():
+    from adaptlab.fraud.protocols import prepare_paper
+
+    class Unchanged:  # an over-sampler that adds nothing: the one fraud stays alone
+        def fit_resample(self, X, y):
+            return X, y
+
+    X, y = np.zeros((50, 3)), np.array([0] * 49 + [1])
+    with pytest.raises(AdaptlabError, match=r"^cannot split 50 rows with 1 frauds stratified: The least populated"):
+        prepare_paper(X, y, Unchanged(), seed=0)
