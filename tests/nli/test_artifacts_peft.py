@@ -160,3 +160,22 @@ def test_merge_accepts_a_train_run_folder_like_evaluate_and_predict(tiny_bert_pr
     assert torch.allclose(logits(merged, tokenizer), expected, atol=1e-4, rtol=0)
     assert main(["nli", "merge", str(tmp_path / "nowhere"), str(tmp_path / "m2")]) == 2
     assert "neither a run folder" in capsys.readouterr().err
+
+
+def test_quiet_merge_prints_only_the_path_no_library_bars_or_load_reports(tiny_bert_pretrained, tmp_path, capfd):
+    from huggingface_hub.utils import are_progress_bars_disabled
+    from transformers.utils import logging as hf_logging
+
+    method = MethodConfig(method="lora", rank=2)
+    model, tokenizer = trained(tiny_bert_pretrained, method)
+    adapter = save_trained(model, tokenizer, tmp_path / "adapter", method)
+    capfd.readouterr()
+    verbosity, bars, hub_bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled(), \
+        are_progress_bars_disabled()
+    assert main(["nli", "merge", str(adapter), str(tmp_path / "merged"), "--quiet"]) == 0
+    out, err = capfd.readouterr()  # file-descriptor level: transformers' handler holds the original stderr
+    assert out.strip() == str(tmp_path / "merged")
+    assert err == ""
+    # the libraries' settings are restored afterwards (they are process-wide)
+    assert (hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled(), are_progress_bars_disabled()) \
+        == (verbosity, bars, hub_bars)

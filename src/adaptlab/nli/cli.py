@@ -7,7 +7,36 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import contextmanager
 from pathlib import Path
+
+
+@contextmanager
+def quiet_libraries(quiet: bool):
+    """With ``quiet``, silence transformers' and the hub's own output for the block, then restore it.
+
+    ``--quiet`` must also hide what the libraries print: "Loading weights" / "Writing model shards" bars and
+    the LOAD REPORT tables (logged as warnings). Their settings are process-wide, hence the restore.
+    """
+    if not quiet:
+        yield
+        return
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars, hub_bars_off = (hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled(),
+                                     are_progress_bars_disabled())
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+        if not hub_bars_off:
+            enable_progress_bars()
 
 
 def add_method_arguments(parser: argparse.ArgumentParser, *, allow_all: bool = False) -> None:
@@ -54,7 +83,8 @@ def _merge(args: argparse.Namespace) -> int:
     from adaptlab.nli.study import trained_model_dir
 
     adapter = trained_model_dir(args.adapter)  # a train run folder (RUN/model) or the adapter folder itself
-    out = merge_adapter(adapter, args.out)
+    with quiet_libraries(args.quiet):
+        out = merge_adapter(adapter, args.out)
     if not args.quiet:
         diff = read_meta(out).get("merge_max_abs_logit_diff")
         print(f"merged {adapter} into {out} (max |logit difference| vs the adapter on a probe batch: {diff:.2e})")

@@ -12,6 +12,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from adaptlab.nli.cli import quiet_libraries
+
 TRAIN_EPILOG = """examples:
   adaptlab nli train --method lora --data mnli                    # RoBERTa-large, reference settings (GPU)
   adaptlab nli train --model minilm --data PATH.csv --max-train-samples 2000 --eval-every 50   # 2 CPU cores
@@ -96,7 +98,9 @@ def _train(args: argparse.Namespace) -> int:
     from adaptlab.nli.study import run_train
 
     config = _resolve(args)
-    _print_if_quiet(config.quiet, run_train(config))
+    with quiet_libraries(config.quiet):
+        path = run_train(config)
+    _print_if_quiet(config.quiet, path)
     return 0
 
 
@@ -113,7 +117,9 @@ def _compare(args: argparse.Namespace) -> int:
     lrs = _method_lrs(args.lr)
     args.lr = lrs.pop("*", None)
     config = _resolve(args)
-    _print_if_quiet(config.quiet, run_compare(config, methods, lrs))
+    with quiet_libraries(config.quiet):
+        path = run_compare(config, methods, lrs)
+    _print_if_quiet(config.quiet, path)
     return 0
 
 
@@ -138,9 +144,11 @@ def _method_lrs(text: str | None) -> dict[str, float]:
 def _evaluate(args: argparse.Namespace) -> int:
     from adaptlab.nli.study import run_evaluate
 
-    path = run_evaluate(args.model_path, args.data, eval_split=args.eval_split,
-                        max_eval_samples=args.max_eval_samples, heldout_fraction=args.heldout_fraction, seed=args.seed,
-                        max_length=args.max_length, batch_size=args.batch_size, out=args.out, quiet=args.quiet)
+    with quiet_libraries(args.quiet):
+        path = run_evaluate(args.model_path, args.data, eval_split=args.eval_split,
+                            max_eval_samples=args.max_eval_samples, heldout_fraction=args.heldout_fraction,
+                            seed=args.seed, max_length=args.max_length, batch_size=args.batch_size, out=args.out,
+                            quiet=args.quiet)
     _print_if_quiet(args.quiet, path)
     return 0
 
