@@ -32,7 +32,7 @@ from torch import nn
 
 from adaptlab.core.sources import (Source, adaptlab_home, extract_member, pip_download, resolve,
                                    verify_sha256)
-from adaptlab.errors import AdaptlabError
+from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.nli.methods import (METHODS, MethodConfig, ParameterCounts, apply_method, count_parameters,
                                   parameter_counts)
 
@@ -181,7 +181,7 @@ def _from_hub_or_local(loader, source: str, what: str, **kwargs):
         try:
             return loader(source, **kwargs)
         except (OSError, ValueError) as exc:
-            raise AdaptlabError(f"cannot load the {what} from {source}: {_first_line(exc)}") from None
+            raise AdaptlabError(f"cannot load the {what} from {source}: {first_line(exc)}") from None
     try:
         return loader(source, local_files_only=True, **kwargs)
     except (OSError, ValueError):
@@ -196,12 +196,8 @@ def _from_hub_or_local(loader, source: str, what: str, **kwargs):
     try:
         return loader(source, **kwargs)
     except (OSError, ValueError) as exc:
-        raise AdaptlabError(f"cannot load the {what} of {source!r} from the hub: {_first_line(exc)}") from None
+        raise AdaptlabError(f"cannot load the {what} of {source!r} from the hub: {first_line(exc)}") from None
 
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 # ----------------------------------------------------------------------------------------------- configs
@@ -236,7 +232,7 @@ def load_model_config(model: str, num_labels: int = 3):
         try:
             values = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise AdaptlabError(f"{path} is not a readable JSON config: {_first_line(exc)}") from None
+            raise AdaptlabError(f"{path} is not a readable JSON config: {first_line(exc)}") from None
         config = _config_from_dict(values, str(path))
         config._name_or_path = str(path)
     else:
@@ -254,7 +250,7 @@ def _config_from_dict(values: dict, where: str):
     try:
         return AutoConfig.for_model(model_type, **values)
     except ValueError as exc:
-        raise AdaptlabError(f"{where}: {_first_line(exc)}") from None
+        raise AdaptlabError(f"{where}: {first_line(exc)}") from None
 
 
 # ----------------------------------------------------------------------------------------------- models
@@ -272,7 +268,7 @@ def _from_config(auto_class, config):
     try:
         return auto_class.from_config(config)
     except ValueError as exc:  # e.g. a model type without a sequence-classification head
-        raise AdaptlabError(f"cannot build a sequence classifier for {config.model_type}: {_first_line(exc)}") from None
+        raise AdaptlabError(f"cannot build a sequence classifier for {config.model_type}: {first_line(exc)}") from None
 
 
 def build_model(model: str, method: MethodConfig, *, num_labels: int = 3, random_init: bool = False,

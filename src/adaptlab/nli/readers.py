@@ -30,7 +30,7 @@ from typing import Callable
 
 import pandas as pd
 
-from adaptlab.errors import AdaptlabError
+from adaptlab.errors import AdaptlabError, first_line
 
 LABELS = ("entailment", "neutral", "contradiction")  # ids 0, 1, 2 as in GLUE and nyu-mll/multi_nli
 COLUMNS = ["premise", "hypothesis", "label", "genre", "pair_id"]
@@ -109,7 +109,7 @@ def _read_delimited(path: Path, sep: str) -> tuple[pd.DataFrame, RowName]:
         raise AdaptlabError(f"{path} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise AdaptlabError(f"{path}: cannot parse as {'CSV' if sep == ',' else 'tab-separated'} text: "
-                            f"{_first_line(exc)}") from None
+                            f"{first_line(exc)}") from None
     if sep == ",":  # quoted CSV fields may span lines, so count data rows rather than lines
         return frame, lambda i: f"data row {i + 1}"
     return frame, lambda i: f"line {i + 2}"  # QUOTE_NONE: one row per line, after the header
@@ -224,8 +224,3 @@ def _optional_text(raw: pd.DataFrame, column: str | None):
     if column is None:
         return pd.Series([None] * len(raw), dtype=object).to_numpy()
     return raw[column].map(lambda v: None if v is None or v == "" else str(v)).to_numpy(dtype=object)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
