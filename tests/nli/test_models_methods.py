@@ -212,3 +212,25 @@ def test_a_tokenizer_from_another_family_is_fitted_or_refused(tiny_roberta_dir, 
     assert "token_type_ids" not in batch and model(**batch).logits.shape == (1, 3)
     with pytest.raises(AdaptlabError, match="tokenizer has .* tokens but the model's vocabulary only"):
         build_model(str(tiny_bert_dir), MethodConfig(), random_init=True, tokenizer=str(tiny_roberta_dir))
+
+
+def test_an_unreachable_hub_fails_fast_with_the_probe_reason(monkeypatch):
+    import socket
+
+    from adaptlab.nli import models
+
+    with socket.socket() as sock:  # a local port nothing listens on: the "hub" refuses at once
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    models.hub_unreachable.cache_clear()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(AdaptlabError) as info:
+            models.load_model_config("adaptlab-test/no-such-model")
+    finally:
+        models.hub_unreachable.cache_clear()
+    message = str(info.value)
+    assert time.perf_counter() - start < 10 and "\n" not in message
+    assert f"the hub is unreachable (http://127.0.0.1:{port}: " in message and "minilm" in message

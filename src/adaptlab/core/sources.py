@@ -196,3 +196,43 @@ def extract_tar_members(
     if missing:
         raise AdaptlabError(f"{archive.name} lacks {', '.join(missing)}")
     return found
+
+
+HUB_PROBE_TIMEOUT_S = 3.0
+
+
+def hub_endpoint() -> str:
+    """The Hugging Face hub URL the libraries use: ``$HF_ENDPOINT``, else https://huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+
+
+def hub_unreachable_reason(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> str | None:
+    """None when the hub endpoint answers an HTTP HEAD within ``timeout_s`` seconds (any status), else why not.
+
+    A quick probe lets an unreachable hub fail in seconds instead of after ~30 s of library retries. HTTP rather
+    than a bare TCP connect, so proxies configured for urllib (``HTTPS_PROXY``) count as they do for the hub
+    clients. Runs in a daemon thread because a hanging DNS lookup is not bounded by the socket timeout.
+    """
+    import threading
+    import urllib.error
+
+    endpoint = hub_endpoint()
+    outcome: dict[str, BaseException] = {}
+
+    def probe() -> None:
+        try:
+            urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout_s).close()
+        except urllib.error.HTTPError:
+            pass  # the server answered: reachable
+        except Exception as exc:  # noqa: BLE001 - any failure to connect means unreachable
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout_s * 1.5)  # grace for a DNS lookup, which the socket timeout does not bound
+    if thread.is_alive():
+        return f"no answer from {endpoint} within {timeout_s:g} s"
+    if "error" in outcome:
+        exc = outcome["error"]
+        return f"{endpoint}: {getattr(exc, 'reason', None) or _one_line(exc)}"
+    return None

@@ -18,20 +18,17 @@ import json
 import os
 import re
 import shutil
-import socket
 import sys
 import tempfile
-import threading
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from torch import nn
 
-from adaptlab.core.sources import (Source, adaptlab_home, extract_member, pip_download, resolve,
-                                   verify_sha256)
+from adaptlab.core.sources import (Source, adaptlab_home, extract_member, hub_unreachable_reason, pip_download,
+                                   resolve, verify_sha256)
 from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.nli.methods import (METHODS, MethodConfig, ParameterCounts, apply_method, count_parameters,
                                   parameter_counts)
@@ -57,7 +54,6 @@ MINILM_MEMBERS = {
     "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
 }
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-HUB_PROBE_TIMEOUT_S = 3.0
 
 
 # ----------------------------------------------------------------------------------------------- sources
@@ -146,33 +142,17 @@ def resolve_model(model: str) -> str:
     )
 
 
-def _hub_host() -> tuple[str, int]:
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    return url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
-
-
 @lru_cache(maxsize=1)
-def hub_reachable() -> bool:
-    """A quick TCP probe of the hub, so an unreachable hub fails in seconds instead of ~30 s of retries.
-
-    Runs in a daemon thread because name resolution ignores socket timeouts; gives up after
-    ``HUB_PROBE_TIMEOUT_S`` seconds. ``HF_HUB_OFFLINE=1`` skips the probe.
-    """
+def hub_unreachable() -> str | None:
+    """Why the hub cannot be used (``HF_HUB_OFFLINE`` set, or the probe failed), else None; probed once."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return False
-    result: list[bool] = []
+        return "HF_HUB_OFFLINE is set"
+    return hub_unreachable_reason()
 
-    def probe() -> None:
-        try:
-            with socket.create_connection(_hub_host(), timeout=HUB_PROBE_TIMEOUT_S):
-                result.append(True)
-        except OSError:
-            result.append(False)
 
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(HUB_PROBE_TIMEOUT_S)
-    return bool(result and result[0])
+def hub_reachable() -> bool:
+    """Whether the hub answers (see :func:`adaptlab.core.sources.hub_unreachable_reason`)."""
+    return hub_unreachable() is None
 
 
 def _from_hub_or_local(loader, source: str, what: str, **kwargs):
@@ -186,11 +166,11 @@ def _from_hub_or_local(loader, source: str, what: str, **kwargs):
         return loader(source, local_files_only=True, **kwargs)
     except (OSError, ValueError):
         pass  # not in the local hub cache
-    if not hub_reachable():
-        host = _hub_host()[0]
+    reason = hub_unreachable()
+    if reason is not None:
         raise AdaptlabError(
-            f"cannot load the {what} of {source!r}: not in the local Hugging Face cache and the hub ({host}) is "
-            "unreachable; use a local model folder or the offline preset minilm"
+            f"cannot load the {what} of {source!r}: not in the local Hugging Face cache and the hub is "
+            f"unreachable ({reason}); use a local model folder or the offline preset minilm"
             + (" (or take the tokenizer from another model: tokenizer=SPEC)" if what == "tokenizer" else "")
         )
     try:
