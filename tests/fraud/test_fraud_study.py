@@ -47,8 +47,7 @@ def test_flags_override_config_file_which_overrides_defaults(small_csv, tmp_path
 @pytest.mark.parametrize(("content", "expected"), [
     ("epochs: 2\nlearning_rate: 0.1\n", "unknown config key(s) learning_rate"),
     ("dropout: 1.5\n", "dropout must be a number in [0, 1)"),
-    ("epochs: '3'\nhidden_sizes: 64\n", "hidden_sizes must be a non-empty list of positive integers, not 64; "
-                                        "epochs must be a positive integer, not '3'"),
+    ("epochs: 2\nhidden_sizes: 64\n", "config key hidden_sizes: expected a list of integers, got 64"),
     ("split: random\n", "split must be one of stratified, time"),
     ("pos_weight: lots\n", "pos_weight must be empty, 'balanced' or a positive number"),
 ])
