@@ -184,6 +184,18 @@ def test_method_config_defaults_and_parsing():
     assert MethodConfig().alpha == 32 and MethodConfig(rank=4, alpha=4).alpha == 4
 
 
+def test_whole_number_alpha_is_an_int_wherever_it_comes_from(capsys):
+    from adaptlab.cli import main
+
+    # --alpha is parsed as a float and YAML may say 16.0: PEFT and the run's description should still say 16
+    for given in (16.0, 16):
+        config = MethodConfig(rank=8, alpha=given)
+        assert type(config.alpha) is int and config.alpha == 16 and "alpha=16," in config.describe()
+    assert MethodConfig(rank=8, alpha=12.5).alpha == 12.5
+    assert main(["nli", "params", "--model", "roberta-base", "--rank", "8", "--alpha", "16.0", "--json"]) == 0
+    assert '"alpha": 16,' in capsys.readouterr().out
+
+
 def test_unknown_model_fails_within_seconds_with_one_line():
     start = time.monotonic()
     with pytest.raises(AdaptlabError) as info:

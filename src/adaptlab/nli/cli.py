@@ -59,11 +59,8 @@ def method_configs(args: argparse.Namespace):
     """MethodConfig(s) from parsed flags; ``--method all`` gives lora, full and partial."""
     from adaptlab.nli.methods import METHODS, MethodConfig
 
-    alpha = args.alpha
-    if alpha is not None and float(alpha).is_integer():
-        alpha = int(alpha)
     names = METHODS if args.method == "all" else (args.method,)
-    configs = [MethodConfig(method=name, rank=args.rank, alpha=alpha, dropout=args.dropout,
+    configs = [MethodConfig(method=name, rank=args.rank, alpha=args.alpha, dropout=args.dropout,
                             targets=args.targets, top_layers=args.top_layers) for name in names]
     for config in configs:
         config.validate()

@@ -46,7 +46,7 @@ class MethodConfig:
 
     method: str = "lora"
     rank: int = 16
-    alpha: int | None = None
+    alpha: float | None = None  # a whole number is stored as an int (32, not 32.0: what PEFT and reports show)
     dropout: float = 0.1
     targets: tuple[str, ...] = ("query", "value")
     top_layers: int | None = None
@@ -58,6 +58,8 @@ class MethodConfig:
             self.targets = tuple(self.targets)
         if self.alpha is None and isinstance(self.rank, int) and not isinstance(self.rank, bool):
             self.alpha = 2 * self.rank
+        if isinstance(self.alpha, float) and self.alpha.is_integer():  # --alpha and YAML may give 16.0
+            self.alpha = int(self.alpha)
 
     def validate(self) -> None:
         """Raise :class:`AdaptlabError` on values that cannot describe a method."""

@@ -8,7 +8,6 @@ runs the same command on several GPUs or machines.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -86,12 +85,7 @@ def _resolve(args: argparse.Namespace, **fixed):
 
     overrides = {key: getattr(args, key, None) for key in CONFIG_KEYS}
     overrides.update(fixed)
-    if overrides.get("alpha") is not None and float(overrides["alpha"]).is_integer():
-        overrides["alpha"] = int(overrides["alpha"])
-    config = load_config(NLIRunConfig, args.config, overrides)
-    if isinstance(config.targets, (list, tuple)):  # YAML may hold a list
-        config = dataclasses.replace(config, targets=",".join(config.targets))
-    return config
+    return load_config(NLIRunConfig, args.config, overrides)  # a YAML list for targets is joined with commas
 
 
 def _train(args: argparse.Namespace) -> int:
