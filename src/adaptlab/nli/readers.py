@@ -46,6 +46,7 @@ _ALIASES = {
     "pair_id": ("pairID", "pair_id"),
 }
 _REQUIRED = ("premise", "hypothesis", "label")
+_TEXTS = ("premise", "hypothesis")  # all an unlabelled file (pairs to predict on) needs
 _LABEL_IDS = {name: i for i, name in enumerate(LABELS)} | {str(i): i for i in range(len(LABELS))}
 _NO_CONSENSUS = {"-", "-1"}
 
@@ -56,6 +57,22 @@ def read_pairs(path: Path) -> tuple[pd.DataFrame, int]:
     """Read one pair file; return ``(pairs, dropped)`` with ``dropped`` = rows labelled ``-``/``-1``."""
     raw, row_name = _read_raw(path)
     return normalise(raw, str(path), row_name)
+
+
+def read_unlabelled_pairs(path: Path) -> pd.DataFrame:
+    """Pairs to predict on, from any layout :func:`read_pairs` reads, with the label column optional (ignored).
+
+    Returns ``premise`` and ``hypothesis`` (texts exactly as in the file), plus ``genre`` / ``pair_id`` when the
+    file has them, one row per data row (no row is dropped: unlabelled files have no consensus marker).
+    """
+    path = Path(path)
+    raw, row_name = _read_raw(path, required=_TEXTS)
+    columns = _resolve_columns([str(c) for c in raw.columns], str(path), required=_TEXTS)
+    if len(raw) == 0:
+        raise AdaptlabError(f"{path} has a header but no data rows")
+    _check_texts(raw, columns, str(path), row_name)
+    return pd.DataFrame({canonical: raw[columns[canonical]].to_numpy(dtype=object)
+                         for canonical in ("pair_id", "genre", "premise", "hypothesis") if canonical in columns})
 
 
 def has_labels(path: Path) -> bool:
@@ -86,7 +103,7 @@ def split_of(name: str) -> str | None:
     return f"{kind}_matched" if "matched" in words else kind
 
 
-def _read_raw(path: Path) -> tuple[pd.DataFrame, RowName]:
+def _read_raw(path: Path, required: tuple[str, ...] = _REQUIRED) -> tuple[pd.DataFrame, RowName]:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise AdaptlabError(f"{path}: unsupported file type {suffix or '(none)'}; expected one of {', '.join(SUFFIXES)}")
@@ -95,7 +112,7 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, RowName]:
     if path.stat().st_size == 0:
         raise AdaptlabError(f"{path} is empty")
     if suffix == ".jsonl":
-        return _read_jsonl(path)
+        return _read_jsonl(path, required)
     return _read_delimited(path, sep="," if suffix == ".csv" else "\t")
 
 
@@ -115,7 +132,7 @@ def _read_delimited(path: Path, sep: str) -> tuple[pd.DataFrame, RowName]:
     return frame, lambda i: f"line {i + 2}"  # QUOTE_NONE: one row per line, after the header
 
 
-def _read_jsonl(path: Path) -> tuple[pd.DataFrame, RowName]:
+def _read_jsonl(path: Path, required: tuple[str, ...]) -> tuple[pd.DataFrame, RowName]:
     records, line_numbers = [], []
     with open(path, encoding="utf-8-sig") as handle:
         for line_number, line in enumerate(handle, start=1):
@@ -131,7 +148,7 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, RowName]:
             line_numbers.append(line_number)
     if not records:
         raise AdaptlabError(f"{path} is empty")
-    columns = _resolve_columns(list(records[0]), path)
+    columns = _resolve_columns(list(records[0]), path, required)
     table = {}
     for canonical, source in columns.items():
         try:
@@ -157,15 +174,16 @@ def _header(path: Path) -> list[str]:
         return next(csv.reader(handle, delimiter=sep), [])
 
 
-def _resolve_columns(names: list[str], path: Path | str | None = None) -> dict[str, str]:
-    """Map canonical column -> source column. With ``path``, a missing required column is an error."""
+def _resolve_columns(names: list[str], path: Path | str | None = None,
+                     required: tuple[str, ...] = _REQUIRED) -> dict[str, str]:
+    """Map canonical column -> source column. With ``path``, a missing ``required`` column is an error."""
     present = set(names)
     found = {}
     for canonical, aliases in _ALIASES.items():
         match = next((alias for alias in aliases if alias in present), None)
         if match is not None:
             found[canonical] = match
-    missing = [c for c in _REQUIRED if c not in found]
+    missing = [c for c in required if c not in found]
     if missing and path is not None:
         wanted = ", ".join(" or ".join(_ALIASES[c]) for c in missing)
         hint = ""
@@ -193,11 +211,7 @@ def normalise(raw: pd.DataFrame, where: str, row_name: RowName = lambda i: f"row
         value = raw[columns["label"]].iloc[i]
         raise AdaptlabError(f"{where} {row_name(i)}: unknown label {value!r} (expected one of "
                             f"{', '.join(LABELS)}, 0/1/2, or '-'/-1 for no consensus)")
-    for canonical in ("premise", "hypothesis"):
-        text_ok = raw[columns[canonical]].map(lambda v: isinstance(v, str)).to_numpy()
-        if not text_ok.all():
-            i = int((~text_ok).argmax())
-            raise AdaptlabError(f"{where} {row_name(i)}: {columns[canonical]} is missing or not text")
+    _check_texts(raw, columns, where, row_name)
     keep = ~no_consensus
     if not keep.any():
         raise AdaptlabError(f"{where} has no labelled pairs: all {len(raw)} rows have label '-' (no consensus)")
@@ -210,6 +224,14 @@ def normalise(raw: pd.DataFrame, where: str, row_name: RowName = lambda i: f"row
         "pair_id": pd.Series(_optional_text(raw, columns.get("pair_id"))[keep], dtype=object),
     }, columns=COLUMNS)
     return pairs, int(no_consensus.sum())
+
+
+def _check_texts(raw: pd.DataFrame, columns: dict[str, str], where: str, row_name: RowName) -> None:
+    for canonical in _TEXTS:
+        text_ok = raw[columns[canonical]].map(lambda v: isinstance(v, str)).to_numpy()
+        if not text_ok.all():
+            i = int((~text_ok).argmax())
+            raise AdaptlabError(f"{where} {row_name(i)}: {columns[canonical]} is missing or not text")
 
 
 def _label_text(value) -> str:

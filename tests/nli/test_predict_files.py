@@ -1,0 +1,56 @@
+"""Pairs to predict on: the same layouts and parsing rules as training data, with the label column optional."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from adaptlab.errors import AdaptlabError
+from adaptlab.nli.readers import read_unlabelled_pairs
+
+# texts that trip naive parsers: an opening quote never closed (MultiNLI has these), commas, quotes in quotes
+PAIRS = [('"It\'s 5 o\'clock, he said.', "It's tea time."),
+         ("Prices rose, then fell.", 'It said "closed", "shut".'),
+         ("A dog sleeps.", "A dog runs. ")]
+
+
+def _write(folder: Path, name: str, labelled: bool) -> Path:
+    path = folder / name
+    rows = [{"pairID": f"p{i}", "genre": "fiction", "sentence1": p, "sentence2": h,
+             **({"gold_label": "neutral"} if labelled else {})} for i, (p, h) in enumerate(PAIRS)]
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    elif path.suffix == ".csv":
+        pd.DataFrame(rows).to_csv(path, index=False)
+    else:  # .txt (original MultiNLI) and .tsv (GLUE): tab-separated, quotes are plain characters
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter="\t", quoting=csv.QUOTE_NONE,
+                                    escapechar=None, quotechar=None)
+            writer.writeheader()
+            writer.writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize("name", ["pairs.jsonl", "pairs.txt", "pairs.tsv", "pairs.csv"])
+@pytest.mark.parametrize("labelled", [True, False])
+def test_every_layout_reads_the_exact_texts_with_or_without_labels(name, labelled, tmp_path):
+    pairs = read_unlabelled_pairs(_write(tmp_path, name, labelled))
+    assert list(pairs.columns) == ["pair_id", "genre", "premise", "hypothesis"]
+    assert list(zip(pairs["premise"], pairs["hypothesis"])) == PAIRS
+    assert list(pairs["pair_id"]) == ["p0", "p1", "p2"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("premise\tother\nA dog.\tx\n", "lacks column(s) sentence2 or hypothesis; found: premise, other"),
+    ("sentence1\tsentence2\n", "has a header but no data rows"),
+])
+def test_unusable_files_are_one_line_errors(text, message, tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text(text)
+    with pytest.raises(AdaptlabError) as info:
+        read_unlabelled_pairs(path)
+    assert message in str(info.value) and "\n" not in str(info.value)
