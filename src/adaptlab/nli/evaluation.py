@@ -10,6 +10,34 @@ import pandas as pd
 from adaptlab.core.metrics import multiclass_metrics
 from adaptlab.core.plots import plot_confusion, plot_curves
 from adaptlab.core.report import Report
+from adaptlab.errors import AdaptlabError
+from adaptlab.nli.readers import LABELS
+
+
+def model_label_names(config) -> list[str]:
+    """The model's class names in output order, from its ``id2label`` (keys may be ints or strings)."""
+    return [str(config.id2label.get(i, config.id2label.get(str(i), f"LABEL_{i}"))) for i in range(config.num_labels)]
+
+
+def nli_label_columns(config) -> list[int] | None:
+    """For each class in :data:`LABELS` order, the model output that predicts it; None if the names differ.
+
+    Names match case-insensitively, so hub MNLI checkpoints (``CONTRADICTION``, ``NEUTRAL``, ``ENTAILMENT`` in
+    their own order) are scored against the data's labels correctly: ``probabilities[:, columns]``.
+    """
+    names = [name.lower() for name in model_label_names(config)]
+    if sorted(names) != sorted(LABELS):
+        return None
+    return [names.index(label) for label in LABELS]
+
+
+def require_nli_label_columns(config, where: str) -> list[int]:
+    """:func:`nli_label_columns`, or a one-line error: such a model cannot be scored on NLI labels."""
+    columns = nli_label_columns(config)
+    if columns is None:
+        raise AdaptlabError(f"the model in {where} has labels {', '.join(model_label_names(config))}, not "
+                            f"{', '.join(LABELS)} (in any order, any case); it cannot be scored on NLI data")
+    return columns
 
 
 def split_metrics(frame: pd.DataFrame, probabilities: np.ndarray, labels: list[str]) -> dict:

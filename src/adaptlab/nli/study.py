@@ -199,17 +199,21 @@ def run_evaluate(model_path: str | Path, data: str, *, eval_split: str | None = 
     """Score a saved model on every eval split of ``data``; writes metrics, confusion matrices, report."""
     from adaptlab.nli.artifacts import load_trained
     from adaptlab.nli.data import LABELS, load_nli_data
-    from adaptlab.nli.evaluation import add_metrics_to_report, evaluate_splits, predictions_frame
+    from adaptlab.nli.evaluation import (add_metrics_to_report, evaluate_splits, predictions_frame,
+                                         require_nli_label_columns)
     from adaptlab.nli.inference import predict_proba
 
     model_dir = trained_model_dir(model_path)
     model, tokenizer = load_trained(model_dir)
+    columns = require_nli_label_columns(model.config, str(model_dir))  # before reading data: fail fast
     dataset = load_nli_data(data, eval_split=eval_split, max_eval_samples=max_eval_samples,
                             heldout_fraction=heldout_fraction, seed=seed, quiet=quiet)
     if not dataset.evals:
         raise AdaptlabError(f"{dataset.source} gave no labelled eval split to evaluate on")
     labels = list(LABELS)
-    probabilities = {name: predict_proba(model, tokenizer, frame, max_length=max_length, batch_size=batch_size)
+    # columns in LABELS order (the data's label ids), whatever order the model's id2label uses
+    probabilities = {name: predict_proba(model, tokenizer, frame, max_length=max_length,
+                                         batch_size=batch_size)[:, columns]
                      for name, frame in dataset.evals.items()}
     with RunFolder(out, "nli-evaluate") as run:
         metrics, images = evaluate_splits(dataset.evals, probabilities, labels, run.path)
@@ -230,14 +234,23 @@ def run_evaluate(model_path: str | Path, data: str, *, eval_split: str | None = 
 
 
 def run_predict(model_path: str | Path, pairs: pd.DataFrame, *, max_length: int = 128) -> pd.DataFrame:
-    """Predicted label and class probabilities for each premise/hypothesis pair."""
+    """Predicted label and class probabilities for each premise/hypothesis pair.
+
+    Probability columns follow :data:`LABELS` when the model's classes are the NLI ones (any order or case),
+    else the model's own names and order.
+    """
     from adaptlab.nli.artifacts import load_trained
-    from adaptlab.nli.evaluation import predictions_frame
+    from adaptlab.nli.data import LABELS
+    from adaptlab.nli.evaluation import model_label_names, nli_label_columns, predictions_frame
     from adaptlab.nli.inference import predict_proba
 
     model, tokenizer = load_trained(trained_model_dir(model_path))
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     probabilities = predict_proba(model, tokenizer, pairs, max_length=max_length)
+    columns = nli_label_columns(model.config)
+    if columns is None:
+        labels = model_label_names(model.config)
+    else:
+        labels, probabilities = list(LABELS), probabilities[:, columns]
     return predictions_frame(pairs.drop(columns="label", errors="ignore"), probabilities, labels)
 
 
