@@ -54,3 +54,25 @@ def test_unusable_files_are_one_line_errors(text, message, tmp_path):
     with pytest.raises(AdaptlabError) as info:
         read_unlabelled_pairs(path)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["pairs.tsv", "pairs.txt", "pairs.jsonl", "pairs.csv"])
+def test_predict_file_reads_every_layout_like_training_data(name, tiny_bert_pretrained, tmp_path, capsys,
+                                                            one_torch_thread):
+    import torch
+
+    from adaptlab.cli import main
+    from adaptlab.nli.models import MethodConfig, build_model, save_trained
+    from adaptlab.nli.study import run_predict
+
+    torch.manual_seed(0)
+    model, tokenizer = build_model(str(tiny_bert_pretrained), MethodConfig(method="full"))
+    model_dir = save_trained(model.eval(), tokenizer, tmp_path / "model", MethodConfig(method="full"))
+    output = tmp_path / "predictions.csv"
+    assert main(["nli", "predict", str(model_dir), "--file", str(_write(tmp_path, name, labelled=False)),
+                 "--output", str(output)]) == 0
+    predicted = pd.read_csv(output, keep_default_na=False)
+    assert list(zip(predicted["premise"], predicted["hypothesis"])) == PAIRS
+    assert list(predicted["pair_id"]) == ["p0", "p1", "p2"]
+    expected = run_predict(model_dir, pd.DataFrame(PAIRS, columns=["premise", "hypothesis"]))
+    assert list(predicted["predicted"]) == list(expected["predicted"])

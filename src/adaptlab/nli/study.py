@@ -252,24 +252,3 @@ def run_predict(model_path: str | Path, pairs: pd.DataFrame, *, max_length: int 
     else:
         labels, probabilities = list(LABELS), probabilities[:, columns]
     return predictions_frame(pairs.drop(columns="label", errors="ignore"), probabilities, labels)
-
-
-def read_pairs_file(path: str | Path) -> pd.DataFrame:
-    """Unlabelled pairs for predict: CSV/TSV/JSONL with premise,hypothesis (or sentence1,sentence2) columns."""
-    path = Path(path)
-    if not path.is_file():
-        raise AdaptlabError(f"no such file: {path}")
-    try:
-        if path.suffix.lower() in (".jsonl", ".json"):
-            frame = pd.read_json(path, lines=True)
-        else:
-            frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", keep_default_na=False)
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise AdaptlabError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-    frame = frame.rename(columns={"sentence1": "premise", "sentence2": "hypothesis"})
-    missing = [c for c in ("premise", "hypothesis") if c not in frame.columns]
-    if missing:
-        raise AdaptlabError(f"{path} lacks column(s) {', '.join(missing)} (or sentence1/sentence2)")
-    if frame.empty:
-        raise AdaptlabError(f"{path} has no rows")
-    return frame[["premise", "hypothesis"]].astype(str)

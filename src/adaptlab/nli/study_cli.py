@@ -151,13 +151,14 @@ def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from adaptlab.errors import AdaptlabError
-    from adaptlab.nli.study import read_pairs_file, run_predict
+    from adaptlab.nli.readers import read_unlabelled_pairs
+    from adaptlab.nli.study import run_predict
 
     if args.file is None and (args.premise is None or args.hypothesis is None):
         raise AdaptlabError("give --premise and --hypothesis, or --file")
     if args.file is not None and (args.premise is not None or args.hypothesis is not None):
         raise AdaptlabError("give either --file or --premise/--hypothesis, not both")
-    pairs = read_pairs_file(args.file) if args.file else pd.DataFrame(
+    pairs = read_unlabelled_pairs(args.file) if args.file else pd.DataFrame(
         {"premise": [args.premise], "hypothesis": [args.hypothesis]})
     predictions = run_predict(args.model_path, pairs, max_length=args.max_length)
     if args.file is None:
@@ -213,7 +214,9 @@ def register_study_commands(nli) -> None:
     predict.add_argument("model_path", metavar="RUN_OR_MODEL", help="a train run folder or a saved model folder")
     predict.add_argument("--premise", help="the premise sentence")
     predict.add_argument("--hypothesis", help="the hypothesis sentence")
-    predict.add_argument("--file", type=Path, help="CSV/TSV/JSONL with premise,hypothesis (or sentence1,sentence2)")
+    predict.add_argument("--file", type=Path,
+                         help="pairs in any training-data layout (.jsonl, MultiNLI .txt, GLUE .tsv, .csv) with "
+                         "sentence1/sentence2 (or premise/hypothesis) columns; a label column is optional")
     predict.add_argument("--output", type=Path, help="with --file: write the CSV here instead of stdout")
     predict.add_argument("--max-length", type=int, default=128, help="tokens per pair (default: 128)")
     predict.set_defaults(handler=_predict)
