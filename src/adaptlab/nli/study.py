@@ -65,8 +65,7 @@ class NLIRunConfig:
     def method_config(self):
         from adaptlab.nli.methods import MethodConfig
 
-        alpha = int(self.alpha) if isinstance(self.alpha, float) and self.alpha.is_integer() else self.alpha
-        return MethodConfig(method=self.method, rank=self.rank, alpha=alpha, dropout=self.dropout,
+        return MethodConfig(method=self.method, rank=self.rank, alpha=self.alpha, dropout=self.dropout,
                             targets=self.targets, top_layers=self.top_layers)
 
     def train_config(self, checkpoint_dir: Path):
