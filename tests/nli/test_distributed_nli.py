@@ -51,7 +51,7 @@ def test_accelerate_launch_runs_the_train_command_on_two_processes(tmp_path, tin
     sentences = ["A man is playing a guitar on stage.", "The children are sleeping.", "Nobody is outside.",
                  "Someone plays music for a crowd."]
     labels = ["entailment", "neutral", "contradiction"]
-    rows = [{"pairID": i, "sentence1": sentences[i % 4], "sentence2": sentences[(i // 4) % 4], "label": labels[i % 3]}
+    rows = [{"pairID": i, "sentence1": f"{sentences[i % 4]} {i}", "sentence2": sentences[(i // 4) % 4], "label": labels[i % 3]}
             for i in range(40)]
     pd.DataFrame(rows).to_csv(tmp_path / "pairs.csv", index=False)
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
