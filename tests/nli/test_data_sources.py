@@ -10,6 +10,7 @@ import io
 import json
 import tarfile
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -83,13 +84,12 @@ def test_snli_from_hub_has_no_genre(hub_online):
 
 def test_mnli_hub_unreachable_fails_fast_with_one_line(monkeypatch):
     import datasets
-    from huggingface_hub import constants
 
     def must_not_run(*args, **kwargs):  # datasets would retry for ~25 s: the probe must stop us first
         raise AssertionError("load_dataset called although the hub is unreachable")
 
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # discard port: connection refused at once
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: connection refused at once
     monkeypatch.setattr(datasets, "load_dataset", must_not_run)
     start = time.perf_counter()
     with pytest.raises(AdaptlabError) as info:
@@ -100,7 +100,7 @@ def test_mnli_hub_unreachable_fails_fast_with_one_line(monkeypatch):
 
 
 def test_hub_probe_gives_up_on_a_hanging_endpoint(monkeypatch):
-    monkeypatch.setattr(nli_data.urllib.request, "urlopen", lambda *a, **k: time.sleep(30))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: time.sleep(30))
     start = time.perf_counter()
     reason = nli_data.hub_unreachable_reason(timeout_s=0.2)
     assert time.perf_counter() - start < 3.0

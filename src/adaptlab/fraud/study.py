@@ -22,7 +22,7 @@ from adaptlab.core.plots import plot_bars, plot_curves, plot_histograms, plot_pr
 from adaptlab.core.report import Report
 from adaptlab.core.runs import RunFolder
 from adaptlab.errors import AdaptlabError
-from adaptlab.fraud.data import FEATURES, LABEL, SPLIT_METHODS, Split, load_dataset, split_indices
+from adaptlab.fraud.data import FEATURES, LABEL, SPLIT_METHODS, load_dataset, split_indices
 from adaptlab.fraud.checks import MAX_THREADS, is_int, is_number, is_seed
 from adaptlab.fraud.compare import AMOUNT, RESAMPLERS, make_sampler, prepare_protocol
 from adaptlab.fraud.evaluation import confusion_images, evaluate_parts, metrics_row
@@ -99,7 +99,7 @@ class FraudConfig:
             problems.append(f"protocol must be one of {', '.join(PROTOCOLS)}, not {self.protocol!r}")
         elif self.protocol == PAPER and self.resampler == "none":
             problems.append("protocol paper means resampling all rows before the split: it needs a resampler "
-                            f"(e.g. --resampler adasyn), and resampler is none")
+                            "(e.g. --resampler adasyn), and resampler is none")
         for key in ("adasyn_k", "imblearn_adasyn_neighbors"):
             if not (is_int(getattr(self, key)) and getattr(self, key) > 0):
                 problems.append(f"{key} must be a positive integer, not {getattr(self, key)!r}")

@@ -18,16 +18,14 @@ reads its local cache only.
 from __future__ import annotations
 
 import sys
-import threading
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from adaptlab.errors import AdaptlabError
+from adaptlab.core.sources import hub_unreachable_reason
+from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.nli.readers import LABELS, SUFFIXES, has_labels, normalise, read_pairs, split_of
 from adaptlab.nli.snli import SNLI_MIRROR, SnliMirror, fetch_snli
 
@@ -35,7 +33,6 @@ __all__ = ["LABELS", "NLIData", "load_nli_data", "fetch_snli", "SnliMirror", "SN
            "add_data_arguments", "data_kwargs"]
 
 HUB_IDS = {"mnli": "nyu-mll/multi_nli", "snli": "stanfordnlp/snli"}
-HUB_PROBE_TIMEOUT_S = 5.0
 HELDOUT = "heldout"
 HOW_TO_PASS_FILES = "pass --data PATH to local files (.jsonl, .txt, GLUE .tsv or .csv, or a folder of them)"
 
@@ -277,42 +274,10 @@ def _load_hub(hub_id: str, quiet: bool) -> dict[str, pd.DataFrame]:
     except Exception as exc:  # noqa: BLE001 - datasets raises many types; all mean "the hub gave us nothing"
         where = " (HF_HUB_OFFLINE is set, so only the local cache was tried)" if offline else ""
         raise AdaptlabError(f"cannot load {hub_id} from the Hugging Face hub{where}: "
-                            f"{type(exc).__name__}: {_first_line(exc)}") from None
+                            f"{type(exc).__name__}: {first_line(exc)}") from None
     finally:
         if quiet and not bars_were_off:
             datasets.enable_progress_bars()
     return {split: part.to_pandas() for split, part in dataset.items()}
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else "(no message)"
-
-
-def hub_unreachable_reason(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> str | None:
-    """None when the hub endpoint answers within ``timeout_s`` seconds (any HTTP status), else why not.
-
-    Runs in a thread so a hanging DNS lookup (which socket timeouts do not cover) cannot block us.
-    """
-    from huggingface_hub import constants
-
-    endpoint = constants.ENDPOINT
-    outcome: dict[str, BaseException] = {}
-
-    def probe() -> None:
-        try:
-            urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout_s).close()
-        except urllib.error.HTTPError:
-            pass  # the server answered: reachable
-        except Exception as exc:  # noqa: BLE001 - any failure to connect means unreachable
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout_s * 1.5)  # grace for a DNS lookup, which the socket timeout does not bound
-    if thread.is_alive():
-        return f"no answer from {endpoint} within {timeout_s:g} s"
-    if "error" in outcome:
-        exc = outcome["error"]
-        return f"{endpoint}: {getattr(exc, 'reason', None) or exc}"
-    return None
