@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from adaptlab.cli import main
 from adaptlab.nli.study import NLIRunConfig, run_predict, run_train
