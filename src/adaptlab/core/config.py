@@ -18,7 +18,7 @@ from typing import Any, TypeVar, Union
 
 import yaml
 
-from adaptlab.errors import AdaptlabError
+from adaptlab.errors import AdaptlabError, first_line
 
 T = TypeVar("T")
 
@@ -57,7 +57,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise AdaptlabError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise AdaptlabError(f"config file {path} is not valid YAML: {first_line(exc)}") from None
     if not isinstance(data, dict):
         raise AdaptlabError(f"config file {path} must hold a mapping of keys to values")
     return data

@@ -79,6 +79,7 @@ def resolve(
 
 
 def _one_line(exc: BaseException) -> str:
+    # The *last* line, unlike errors.first_line: pip and urllib put the actual cause last.
     text = str(exc).strip().splitlines()
     return text[-1] if text else type(exc).__name__
 

@@ -34,7 +34,7 @@ from adaptlab.core.sources import (
     sha256_file,
     verify_sha256,
 )
-from adaptlab.errors import AdaptlabError
+from adaptlab.errors import AdaptlabError, first_line
 
 FEATURES = ["Time", *[f"V{i}" for i in range(1, 29)], "Amount"]
 LABEL = "Class"
@@ -137,7 +137,7 @@ def read_table(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(path) if is_parquet else pd.read_csv(path, low_memory=False)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         raise AdaptlabError(f"{path}: cannot read as {'parquet' if is_parquet else 'CSV'}: {message}") from None
     return frame
 
@@ -312,7 +312,7 @@ def split_positions(y: np.ndarray, method: str = "stratified", seed: int = 0, te
             train, val = train_test_split(rest, test_size=val_size, stratify=y[rest], random_state=seed)
         except ValueError as exc:
             raise AdaptlabError(f"cannot split {n:,} rows with {int(np.sum(y == 1)):,} frauds stratified: "
-                                f"{str(exc).splitlines()[0]}") from None
+                                f"{first_line(exc)}") from None
     elif method == "time":
         if times is None or len(times) != n:
             raise AdaptlabError("the time split needs one Time value per row")

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from adaptlab.errors import AdaptlabError
+from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.fraud.checks import is_int, is_number
 
 EVAL_BATCH = 65536  # rows per forward pass when scoring: large and vectorised, bounded memory
@@ -279,7 +279,7 @@ def _read_json_object(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise AdaptlabError(f"{path}: cannot read the saved model file: {str(exc).splitlines()[0]}") from None
+        raise AdaptlabError(f"{path}: cannot read the saved model file: {first_line(exc)}") from None
     if not isinstance(data, dict):
         raise AdaptlabError(f"{path}: a saved model file holds a JSON object, not a {type(data).__name__}")
     return data
@@ -293,7 +293,7 @@ def _read_weights(path: Path, model: MLP, hidden_sizes: list[int]) -> dict[str, 
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise AdaptlabError(f"{path}: not a readable safetensors file: {str(exc).splitlines()[0]}") from None
+        raise AdaptlabError(f"{path}: not a readable safetensors file: {first_line(exc)}") from None
     expected = model.state_dict()
     problems = []
     missing = [k for k in expected if k not in state]

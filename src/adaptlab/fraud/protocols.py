@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from adaptlab.errors import AdaptlabError
+from adaptlab.errors import AdaptlabError, first_line
 
 SAFE, PAPER = "safe", "paper"
 PROTOCOLS = (SAFE, PAPER)
@@ -233,7 +233,7 @@ def _resampled_part(name: str, sampler, X: np.ndarray, y: np.ndarray, row_ids: n
         what = type(getattr(sampler, "sampler", sampler)).__name__  # the sampler inside a Standardised wrapper
         counts = ", ".join(f"{int(np.sum(y == label)):,} of class {label}" for label in np.unique(y))
         raise AdaptlabError(f"{what} cannot resample the {name} rows ({counts}): "
-                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+                            f"{first_line(exc)}") from None
     X_res, y_res = np.asarray(X_res), np.asarray(y_res)
     n_in, n_new = len(y), len(y_res) - len(y)
     if n_new < 0 or not (np.array_equal(X_res[:n_in], X) and np.array_equal(y_res[:n_in], y)):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from torch import nn
 
-from adaptlab.errors import AdaptlabError
+from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.nli.methods import MethodConfig, is_lora, quiet_peft
 
 META_FILE = "adaptlab_model.json"
@@ -106,13 +106,13 @@ def load_trained(path: Path):
         try:
             model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True)
         except (OSError, ValueError) as exc:
-            raise AdaptlabError(f"cannot load the model in {path}: {str(exc).splitlines()[0]}") from None
+            raise AdaptlabError(f"cannot load the model in {path}: {first_line(exc)}") from None
     else:
         raise AdaptlabError(f"{path} holds neither a PEFT adapter (adapter_config.json) nor a model (config.json)")
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
-        raise AdaptlabError(f"cannot load the tokenizer saved in {path}: {str(exc).splitlines()[0]}") from None
+        raise AdaptlabError(f"cannot load the tokenizer saved in {path}: {first_line(exc)}") from None
     return model.eval(), tokenizer
 
 

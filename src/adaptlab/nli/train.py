@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
 
 from adaptlab.core.system import peak_rss_bytes
-from adaptlab.errors import AdaptlabError
+from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.nli.batches import check_pairs, encode_pairs, fingerprint, length_grouped_batches, shard
 from adaptlab.nli.inference import forward_chunks, length_sorted_chunks
 
@@ -245,7 +245,7 @@ def read_trainer_state(checkpoint: Path, required_state: tuple[str, ...] = ("ste
         saved = json.loads((checkpoint / "trainer_state.json").read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AdaptlabError(f"cannot resume from {checkpoint}: trainer_state.json is not valid JSON "
-                            f"({str(exc).splitlines()[0]})") from None
+                            f"({first_line(exc)})") from None
     missing = [key for key in ("setup", "state") if not isinstance(saved, dict) or not isinstance(saved.get(key), dict)]
     if missing:
         raise AdaptlabError(f"cannot resume from {checkpoint}: trainer_state.json lacks {', '.join(missing)}")
