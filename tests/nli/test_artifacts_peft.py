@@ -10,8 +10,10 @@ from safetensors import safe_open
 
 from adaptlab.cli import main
 from adaptlab.errors import AdaptlabError
+from adaptlab.nli.artifacts import load_trained, merge_adapter, save_trained
 from adaptlab.nli.data import LABELS
-from adaptlab.nli.models import MethodConfig, build_model, load_trained, merge_adapter, save_trained
+from adaptlab.nli.methods import MethodConfig
+from adaptlab.nli.models import build_model
 
 PAIRS = (["A man is playing a guitar.", "The children are sleeping.", "Two dogs run."],
          ["Someone plays music.", "Nobody is outside.", "The dogs are running through the snow."])

@@ -13,8 +13,10 @@ import pytest
 import torch
 
 from adaptlab.errors import AdaptlabError
+from adaptlab.nli.artifacts import save_trained
 from adaptlab.nli.data import LABELS
-from adaptlab.nli.models import MethodConfig, build_model, save_trained
+from adaptlab.nli.methods import MethodConfig
+from adaptlab.nli.models import build_model
 from adaptlab.nli.study import run_evaluate, run_predict
 
 SENTENCES = ["A man is playing a guitar on stage.", "A woman reads a book in the park.",

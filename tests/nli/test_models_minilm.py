@@ -9,7 +9,8 @@ import torch
 from safetensors import safe_open
 
 from adaptlab.errors import AdaptlabError
-from adaptlab.nli.models import MINILM_MEMBERS, MethodConfig, build_model, count_parameters, fetch_minilm
+from adaptlab.nli.methods import MethodConfig, count_parameters
+from adaptlab.nli.models import MINILM_MEMBERS, build_model, fetch_minilm
 
 
 def test_a_tampered_local_copy_is_rejected_by_sha256(tmp_path):

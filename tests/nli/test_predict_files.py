@@ -62,7 +62,9 @@ def test_predict_file_reads_every_layout_like_training_data(name, tiny_bert_pret
     import torch
 
     from adaptlab.cli import main
-    from adaptlab.nli.models import MethodConfig, build_model, save_trained
+    from adaptlab.nli.artifacts import save_trained
+    from adaptlab.nli.methods import MethodConfig
+    from adaptlab.nli.models import build_model
     from adaptlab.nli.study import run_predict
 
     torch.manual_seed(0)

@@ -30,8 +30,7 @@ from torch import nn
 from adaptlab.core.sources import (Source, adaptlab_home, extract_member, hub_unreachable_reason, pip_download,
                                    resolve, verify_sha256)
 from adaptlab.errors import AdaptlabError, first_line
-from adaptlab.nli.methods import (METHODS, MethodConfig, ParameterCounts, apply_method, count_parameters,
-                                  parameter_counts)
+from adaptlab.nli.methods import MethodConfig, apply_method
 
 PRESETS = {
     "roberta-large": "FacebookAI/roberta-large",
@@ -329,12 +328,3 @@ def load_tokenizer(model: str):
         return _from_hub_or_local(AutoTokenizer.from_pretrained, str(path), "tokenizer")
     return _from_hub_or_local(AutoTokenizer.from_pretrained, source, "tokenizer")
 
-
-# Artifacts live in their own module; re-exported here so the agreed ``adaptlab.nli.models`` API is complete.
-from adaptlab.nli.artifacts import load_trained, merge_adapter, save_trained  # noqa: E402
-
-__all__ = [
-    "METHODS", "PRESETS", "MethodConfig", "ParameterCounts", "build_meta_model", "build_model", "load_base_model",
-    "count_parameters", "fetch_minilm", "hub_reachable", "load_model_config", "load_tokenizer", "load_trained",
-    "merge_adapter", "parameter_counts", "resolve_model", "save_trained",
-]
