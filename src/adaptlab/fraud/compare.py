@@ -32,7 +32,7 @@ import numpy as np
 
 from adaptlab.core.metrics import best_f1_threshold
 from adaptlab.errors import AdaptlabError
-from adaptlab.fraud.checks import is_int, is_seed
+from adaptlab.core.checks import is_int, is_seed
 from adaptlab.fraud.data import FEATURES, Split, split_indices, split_positions
 from adaptlab.fraud.evaluation import evaluate_parts
 from adaptlab.fraud.model import TrainConfig, predict_proba, train_mlp

@@ -23,7 +23,7 @@ from adaptlab.core.report import Report
 from adaptlab.core.runs import RunFolder
 from adaptlab.errors import AdaptlabError
 from adaptlab.fraud.data import FEATURES, LABEL, SPLIT_METHODS, load_dataset, split_indices
-from adaptlab.fraud.checks import MAX_THREADS, is_int, is_number, is_seed
+from adaptlab.core.checks import MAX_THREADS, is_int, is_number, is_seed
 from adaptlab.fraud.compare import AMOUNT, RESAMPLERS, make_sampler, prepare_protocol
 from adaptlab.fraud.evaluation import confusion_images, evaluate_parts, metrics_row
 from adaptlab.fraud.model import TrainConfig, TrainResult, predict_proba, save_model, train_mlp
