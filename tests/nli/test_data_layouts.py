@@ -289,19 +289,21 @@ def test_describe_counts_each_split(tmp_path):
     assert f"train+heldout {4 * N_DROPPED}" in text
 
 
-def test_shared_data_flags_reach_load_nli_data(tmp_path):
-    import argparse
+def test_data_flags_reach_load_nli_data(tmp_path):
+    from adaptlab.cli import build_parser
+    from adaptlab.nli.cli import _resolve
+    from adaptlab.nli.config import NLIRunConfig
 
-    from adaptlab.nli.data import add_data_arguments, data_kwargs
-
-    parser = argparse.ArgumentParser()
-    add_data_arguments(parser)
     path = str(_big_csv(tmp_path / "pairs.csv"))
-    args = parser.parse_args(["--data", path, "--max-train-samples", "30", "--max-eval-samples", "9",
-                              "--heldout-fraction", "0.2", "--eval-split", "heldout"])
-    data = load_nli_data(args.data, **data_kwargs(args), seed=1)
+    args = build_parser().parse_args(["nli", "train", "--data", path, "--max-train-samples", "30",
+                                      "--max-eval-samples", "9", "--heldout-fraction", "0.2", "--eval-split", "heldout",
+                                      "--seed", "1"])
+    config = _resolve(NLIRunConfig, args)
+    data = load_nli_data(config.data, eval_split=config.eval_split, max_train_samples=config.max_train_samples,
+                         max_eval_samples=config.max_eval_samples, heldout_fraction=config.heldout_fraction,
+                         seed=config.seed)
     assert (len(data.train), len(data.evals["heldout"])) == (30, 9)
-    assert parser.parse_args([]).data == "mnli"
+    assert _resolve(NLIRunConfig, build_parser().parse_args(["nli", "train"])).data == "mnli"
 
 
 def test_heldout_split_keeps_every_premise_on_one_side(tmp_path):

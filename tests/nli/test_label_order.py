@@ -17,6 +17,7 @@ from adaptlab.nli.artifacts import save_trained
 from adaptlab.nli.data import LABELS
 from adaptlab.nli.methods import MethodConfig
 from adaptlab.nli.models import build_model
+from adaptlab.nli.config import NLIEvaluateConfig
 from adaptlab.nli.study import run_evaluate, run_predict
 
 SENTENCES = ["A man is playing a guitar on stage.", "A woman reads a book in the park.",
@@ -60,7 +61,7 @@ def pairs_csv(tmp_path_factory) -> Path:
 
 
 def _evaluate(model_dir: Path, data: Path, out: Path) -> tuple[dict, pd.DataFrame]:
-    run = run_evaluate(model_dir, str(data), heldout_fraction=0.5, out=out, quiet=True)
+    run = run_evaluate(model_dir, NLIEvaluateConfig(data=str(data), heldout_fraction=0.5, output_dir=str(out), quiet=True))
     return json.loads((run / "metrics.json").read_text())["evals"], pd.read_csv(run / "predictions_heldout.csv")
 
 
@@ -79,7 +80,8 @@ def test_evaluate_maps_the_models_label_names_onto_the_data_labels(models, pairs
 
 def test_evaluate_refuses_a_model_whose_labels_are_not_the_nli_classes(models, pairs_csv, tmp_path):
     with pytest.raises(AdaptlabError) as info:
-        run_evaluate(models["generic"], str(pairs_csv), heldout_fraction=0.5, out=tmp_path, quiet=True)
+        run_evaluate(models["generic"], NLIEvaluateConfig(data=str(pairs_csv), heldout_fraction=0.5,
+                                                       output_dir=str(tmp_path), quiet=True))
     message = str(info.value)
     assert "LABEL_0, LABEL_1, LABEL_2" in message and "entailment, neutral, contradiction" in message
     assert "\n" not in message and not any(tmp_path.iterdir())  # nothing half-written

@@ -192,9 +192,10 @@ def test_whole_number_alpha_is_an_int_wherever_it_comes_from(capsys):
         config = MethodConfig(rank=8, alpha=given)
         assert type(config.alpha) is int and config.alpha == 16 and "alpha=16," in config.describe()
     assert MethodConfig(rank=8, alpha=12.5).alpha == 12.5
-    from adaptlab.nli.study import NLIRunConfig  # train/compare build theirs from the run config
+    from adaptlab.nli.config import NLIRunConfig  # train/compare build theirs from the run config
 
-    assert type(NLIRunConfig(alpha=16.0).method_config().alpha) is int
+    assert type(MethodConfig.of(NLIRunConfig(alpha=16.0)).alpha) is int
+    assert type(NLIRunConfig(alpha=16.0).resolved().alpha) is int
     assert main(["nli", "params", "--model", "roberta-base", "--rank", "8", "--alpha", "16.0", "--json"]) == 0
     assert '"alpha": 16,' in capsys.readouterr().out
 

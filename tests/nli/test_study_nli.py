@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from adaptlab.cli import main
-from adaptlab.nli.study import NLIRunConfig, run_predict, run_train
+from adaptlab.nli.config import NLIRunConfig
+from adaptlab.nli.study import run_predict, run_train
 
 LABELS = ["entailment", "neutral", "contradiction"]
 SENTENCES = ["A man is playing a guitar on stage.", "A woman reads a book in the park.",
@@ -35,7 +36,7 @@ def pairs_csv(tmp_path_factory) -> Path:
 
 def _config(model: Path, data: Path, out: Path, **kw) -> NLIRunConfig:
     values = dict(model=str(model), data=str(data), heldout_fraction=0.25, max_steps=4, batch_size=8,
-                  eval_every=2, lr=1e-3, out=str(out), quiet=True, rank=4)
+                  eval_every=2, lr=1e-3, output_dir=str(out), quiet=True, rank=4)
     values.update(kw)
     return NLIRunConfig(**values)
 
@@ -105,13 +106,13 @@ def test_compare_gives_one_sane_row_per_method(tiny_roberta_pretrained, pairs_cs
 
 def test_config_file_then_flags(tmp_path, pairs_csv, tiny_roberta_pretrained):
     from adaptlab.cli import build_parser
-    from adaptlab.nli.study_cli import _resolve
+    from adaptlab.nli.cli import _resolve
 
     config_file = tmp_path / "run.yaml"
     config_file.write_text(f"model: {tiny_roberta_pretrained}\nmethod: partial\nlr: 0.002\nmax_steps: 7\n"
                            "targets: [query, key]\n")
     args = build_parser().parse_args(["nli", "train", "--config", str(config_file), "--max-steps", "3"])
-    config = _resolve(args)
+    config = _resolve(NLIRunConfig, args)
     assert (config.method, config.lr, config.max_steps, config.targets) == ("partial", 0.002, 3, "query,key")
     assert config.batch_size == 16 and config.data == "mnli"  # untouched defaults
 

@@ -3,29 +3,42 @@
 - LoRA: a PEFT adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``, the trained head included
   through ``modules_to_save``) that plain PEFT loads::
 
-      base = AutoModelForSequenceClassification.from_pretrained(base_model_name_or_path, num_labels=3)
+      labels = json.loads((adapter_dir / "adaptlab_model.json").read_text())["id2label"]
+      base = AutoModelForSequenceClassification.from_pretrained(base_model_name_or_path, id2label=labels)
       model = PeftModel.from_pretrained(base, adapter_dir)
 
 - full / partial / merged LoRA: a transformers model folder (``config.json`` with the label names +
   ``model.safetensors``).
 
-Every folder also holds the tokenizer and ``adaptlab_model.json`` (method, label names, base model spec).
+Every folder also holds the tokenizer and ``adaptlab_model.json`` (method, ``id2label``/``label2id``, base model
+spec). ``base_model_name_or_path`` is portable: a hub id (also for the presets), or a local folder's absolute path.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from torch import nn
 
+from adaptlab.core.atomic import atomic_folder
 from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.nli.methods import MethodConfig, is_lora, quiet_peft
 
 META_FILE = "adaptlab_model.json"
+MODEL_FOLDER = "model"  # where a train run folder keeps its saved model
+
+
+def trained_model_dir(path: str | Path) -> Path:
+    """The saved model of a train run folder (``RUN/model``), or ``path`` itself when it is a model folder."""
+    path = Path(path)
+    if (path / MODEL_FOLDER).is_dir():
+        return path / MODEL_FOLDER
+    if path.is_dir() and ((path / "adapter_config.json").is_file() or (path / "config.json").is_file()):
+        return path
+    raise AdaptlabError(f"{path} is neither a run folder (with {MODEL_FOLDER}/) nor a saved model folder")
 
 
 def _base_of(model: nn.Module) -> nn.Module:
@@ -38,10 +51,13 @@ def save_trained(model: nn.Module, tokenizer, out_dir: Path, method: MethodConfi
     if (method.method == "lora") != is_lora(model):
         raise AdaptlabError(f"method {method.method!r} does not match the model ({type(model).__name__})")
     base = _base_of(model)
+    labels = [base.config.id2label[i] for i in range(base.config.num_labels)]
     meta = {
         "format": "peft-lora" if is_lora(model) else "transformers",
         "method": method.to_dict(),
-        "labels": [base.config.id2label[i] for i in range(base.config.num_labels)],
+        "labels": labels,
+        "id2label": dict(enumerate(labels)),
+        "label2id": {label: i for i, label in enumerate(labels)},
         "base_model": getattr(base, "adaptlab_model_spec", None) or base.config._name_or_path,
         "random_init": bool(getattr(base, "adaptlab_random_init", False)),
     }
@@ -52,29 +68,16 @@ def save_trained(model: nn.Module, tokenizer, out_dir: Path, method: MethodConfi
     return out_dir
 
 
-class _staging:
-    """A temp folder next to ``out_dir`` that replaces it only when the block finishes without error."""
+@contextmanager
+def _staging(out_dir: Path):
+    """A temp folder that replaces ``out_dir`` only when the block finishes without error.
 
-    def __init__(self, out_dir: Path):
-        self.out_dir = out_dir
-
-    def __enter__(self) -> Path:
-        out = self.out_dir
-        if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / META_FILE).is_file())):
-            raise AdaptlabError(f"{out} exists and is not an adaptlab model folder; choose another output path")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f".part-{out.name}-", dir=out.parent))
-        self.path.chmod(0o755)  # mkdtemp makes it private; a saved model is an ordinary folder
-        return self.path
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                if self.out_dir.exists():
-                    shutil.rmtree(self.out_dir)
-                os.replace(self.path, self.out_dir)
-        finally:
-            shutil.rmtree(self.path, ignore_errors=True)
+    Replacing is allowed only for an earlier adaptlab model folder (or an empty one): never a user's other data.
+    """
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / META_FILE).is_file())):
+        raise AdaptlabError(f"{out_dir} exists and is not an adaptlab model folder; choose another output path")
+    with atomic_folder(out_dir, replace=True) as staging:
+        yield staging
 
 
 def read_meta(path: Path) -> dict:
@@ -132,10 +135,25 @@ def _load_lora(path: Path, meta: dict) -> nn.Module:
     spec = meta.get("base_model") or peft_config.base_model_name_or_path
     if not spec:
         raise AdaptlabError(f"{path}/adapter_config.json names no base model (base_model_name_or_path)")
-    num_labels = len(meta["labels"]) if meta.get("labels") else 3
-    base, _ = load_base_model(spec, num_labels=num_labels)
+    # The base checkpoint has no trained head: transformers would report it "newly initialized", but the adapter
+    # restores it. Its report stays quiet, and only weights the adapter does not restore are named below.
+    base, _ = load_base_model(spec, labels=meta.get("labels"), report_missing=False)
     with quiet_peft():
-        return PeftModel.from_pretrained(base, str(path))
+        model = PeftModel.from_pretrained(base, str(path))
+    unrestored = sorted(set(base.adaptlab_missing_keys) - _adapter_modules_keys(path))
+    if unrestored:
+        print(f"warning: {len(unrestored)} weights of the base model {spec} are neither in its checkpoint nor in "
+              f"the adapter {path}, so they are random: {', '.join(unrestored[:4])}"
+              + (" ..." if len(unrestored) > 4 else ""), file=sys.stderr)
+    return model
+
+
+def _adapter_modules_keys(path: Path) -> set[str]:
+    """Base-model parameter names whose full weights the adapter file carries (the head, modules_to_save)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path / "adapter_model.safetensors"), "pt") as weights:
+        return {key.removeprefix("base_model.model.") for key in weights.keys()}
 
 
 PROBE_PAIRS = [("A man is playing a guitar on stage.", "A person makes music."),

@@ -1,6 +1,13 @@
-"""`adaptlab nli ...` sub-commands: each block parses flags and calls a function a Python user could call too.
+"""`adaptlab nli ...`: flags generated from the settings dataclasses in :mod:`adaptlab.nli.config`, then one call
+to a study function a Python user could make too.
 
-Heavy imports (torch, transformers, peft) happen inside the handlers so ``--help`` stays fast.
+Imports of torch, transformers, peft and the study modules happen inside the handlers: ``adaptlab --help`` and
+every ``--help`` below it then load none of them. That is the only reason any import here is inside a function.
+
+Flags given on the command line override ``--config FILE`` (YAML, keys = field names), which overrides the
+defaults. Every command that writes a run folder ends its output with ``run folder: PATH``; with ``--quiet`` it
+prints the path alone, so scripts can pick it up. ``accelerate launch -m adaptlab nli train ...`` runs the same
+command on several GPUs or machines.
 """
 
 from __future__ import annotations
@@ -8,7 +15,19 @@ from __future__ import annotations
 import argparse
 import json
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
+
+from adaptlab.core.config import add_config_flags, config_overrides, load_config
+from adaptlab.nli.config import (METHODS, NLICompareConfig, NLIEvaluateConfig, NLIModelConfig, NLIPredictConfig,
+                                 NLIRunConfig)
+
+TRAIN_EPILOG = """examples:
+  adaptlab nli train --method lora --data mnli                    # RoBERTa-large, reference settings (GPU)
+  adaptlab nli train --model minilm --data PATH.csv --max-train-samples 2000 --eval-every 50   # 2 CPU cores
+  adaptlab nli train --model_name_or_path minilm --learning_rate 3e-3 --num_train_epochs 1   # Trainer spellings
+  accelerate launch -m adaptlab nli train --method full --data mnli   # several GPUs / machines
+"""
 
 
 @contextmanager
@@ -39,45 +58,34 @@ def quiet_libraries(quiet: bool):
             enable_progress_bars()
 
 
-def add_method_arguments(parser: argparse.ArgumentParser, *, allow_all: bool = False) -> None:
-    """The flags that make a MethodConfig (shared by params, train and compare)."""
-    choices = ["lora", "full", "partial"] + (["all"] if allow_all else [])
-    parser.add_argument("--method", choices=choices, default="lora",
-                        help="lora: PEFT LoRA + head; full: everything; partial: top layers + head"
-                        + ("; all: the three" if allow_all else "") + " (default: lora)")
-    parser.add_argument("--rank", type=int, default=16, help="LoRA rank r (default: 16)")
-    parser.add_argument("--alpha", type=float, default=None,
-                        help="LoRA alpha; scaling is alpha/r (default: 2 x rank, the LoRA paper's RoBERTa ratio)")
-    parser.add_argument("--dropout", type=float, default=0.1, help="LoRA dropout (default: 0.1)")
-    parser.add_argument("--targets", default="query,value",
-                        help="comma-separated module names LoRA adapts (default: query,value)")
-    parser.add_argument("--top-layers", type=int, default=None, metavar="N",
-                        help="partial: train the top N encoder layers + head (default: a quarter of the layers)")
+def print_run_folder(path: Path | None, quiet: bool) -> None:
+    """The last line of every command that writes a run folder (nothing on non-main processes)."""
+    if path is not None:
+        print(path if quiet else f"run folder: {path}")
 
 
-def method_configs(args: argparse.Namespace):
-    """MethodConfig(s) from parsed flags; ``--method all`` gives lora, full and partial."""
-    from adaptlab.nli.methods import METHODS, MethodConfig
-
-    names = METHODS if args.method == "all" else (args.method,)
-    configs = [MethodConfig(method=name, rank=args.rank, alpha=args.alpha, dropout=args.dropout,
-                            targets=args.targets, top_layers=args.top_layers) for name in names]
-    for config in configs:
-        config.validate()
-    return configs
+def _resolve(cls, args: argparse.Namespace):
+    """The command's config: defaults < ``--config`` YAML < the flags actually given; validated once here."""
+    return load_config(cls, getattr(args, "config", None), config_overrides(args, cls))
 
 
+# ---------------------------------------------------------------------------------------------- handlers
 def _params(args: argparse.Namespace) -> int:
+    from adaptlab.nli.methods import MethodConfig
     from adaptlab.nli.params import format_params, params_report
 
-    report = params_report(args.model, method_configs(args), num_labels=args.num_labels)
+    settings = load_config(NLIModelConfig, None, {**config_overrides(args, NLIModelConfig), "method": "lora"})
+    names = METHODS if args.methods_to_count == "all" else (args.methods_to_count,)
+    methods = [MethodConfig.of(replace(settings, method=name)) for name in names]
+    for method in methods:
+        method.validate()
+    report = params_report(settings.model, methods, num_labels=args.num_labels)
     print(json.dumps(report, indent=2) if args.json else format_params(report))
     return 0
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from adaptlab.nli.artifacts import merge_adapter, read_meta
-    from adaptlab.nli.study import trained_model_dir
+    from adaptlab.nli.artifacts import merge_adapter, read_meta, trained_model_dir
 
     adapter = trained_model_dir(args.adapter)  # a train run folder (RUN/model) or the adapter folder itself
     with quiet_libraries(args.quiet):
@@ -90,6 +98,70 @@ def _merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from adaptlab.nli.study import run_train
+
+    config = _resolve(NLIRunConfig, args)
+    with quiet_libraries(config.quiet):
+        path = run_train(config)
+    print_run_folder(path, config.quiet)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from adaptlab.nli.compare import run_compare
+
+    config = _resolve(NLICompareConfig, args)
+    with quiet_libraries(config.quiet):
+        path = run_compare(config.run_config(), config.method_names(), config.per_method_lrs())
+    print_run_folder(path, config.quiet)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from adaptlab.nli.study import run_evaluate
+
+    config = _resolve(NLIEvaluateConfig, args)
+    with quiet_libraries(config.quiet):
+        path = run_evaluate(args.model_path, config)
+    print_run_folder(path, config.quiet)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import sys
+
+    import pandas as pd
+
+    from adaptlab.nli.readers import read_unlabelled_pairs
+    from adaptlab.nli.study import run_predict
+
+    config = _resolve(NLIPredictConfig, args)
+    pairs = read_unlabelled_pairs(Path(config.file)) if config.file else pd.DataFrame(
+        {"premise": [config.premise], "hypothesis": [config.hypothesis]})
+    predictions = run_predict(args.model_path, pairs, max_length=config.max_length, batch_size=config.batch_size)
+    if config.file is None:
+        row = predictions.iloc[0]
+        probabilities = "  ".join(f"{c[2:]} {row[c]:.4f}" for c in predictions.columns if c.startswith("p_"))
+        print(f"{row['predicted']}  ({probabilities})")
+    elif config.output:
+        from adaptlab.nli.study import write_predictions
+
+        write_predictions(predictions, Path(config.output))
+        print(f"{len(predictions):,} predictions written to {config.output}")
+    else:
+        predictions.to_csv(sys.stdout, index=False)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- parsers
+def _add_run_folder_flags(parser: argparse.ArgumentParser, cls, exclude=()) -> None:
+    """``--config FILE`` and the fields of ``cls`` as flags."""
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE",
+                        help="YAML file of settings (keys = these flags with _); flags given override it")
+    add_config_flags(parser, cls, exclude=exclude)
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("nli", help="the NLI study: LoRA vs full vs partial fine-tuning of encoders")
     nli = parser.add_subparsers(dest="nli_command", required=True, metavar="COMMAND")
@@ -99,26 +171,53 @@ def register(subparsers) -> None:
         description="Build the model from its config on the meta device (no weights downloaded or allocated), "
         "apply the method and print trainable and total parameters. Total = the classification model being "
         "adapted (encoder + head); the LoRA line also explains PEFT's own 'all params' number.")
-    params.add_argument("--model", default="roberta-large",
-                        help="preset (roberta-large, roberta-base, minilm), hub id, config.json or model folder "
-                        "(default: roberta-large)")
+    params.add_argument("--method", dest="methods_to_count", choices=[*METHODS, "all"], default="lora",
+                        help="a method, or all: the three side by side (default: lora)")
+    add_config_flags(params, NLIModelConfig, exclude=("method", "random_init"))
     params.add_argument("--num-labels", type=int, default=3, help="classes of the head (default: 3)")
-    add_method_arguments(params, allow_all=True)
     params.add_argument("--json", action="store_true", help="print the counts as JSON")
     params.set_defaults(handler=_params)
+
+    train = nli.add_parser(
+        "train", help="fine-tune an encoder on NLI with LoRA, full or partial fine-tuning",
+        description="Train one method, evaluating every N steps (Step | Training Loss | Validation Loss | Accuracy), "
+        "and write a run folder: config, metrics.json, history, saved model (PEFT adapter for LoRA), confusion "
+        "matrices, curves, report.md/html.", epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_run_folder_flags(train, NLIRunConfig)
+    train.set_defaults(handler=_train)
+
+    compare = nli.add_parser(
+        "compare", help="LoRA vs full vs partial on the same data, seeds and budget: one table",
+        description="Run `nli train` once per method (each in its own process, so peak memory is per method) and "
+        "write one table: trainable params, %% of total, wall time, train samples/s, peak memory, saved model "
+        "size, accuracy per eval split; plus loss/accuracy curves and report.md/html.")
+    _add_run_folder_flags(compare, NLICompareConfig, exclude=("method", "resume"))
+    compare.set_defaults(handler=_compare)
+
+    evaluate = nli.add_parser(
+        "evaluate", help="score a trained model (run folder or model folder) on labelled NLI pairs",
+        description="Accuracy per eval split (and per genre when known), per-class precision/recall/F1, "
+        "confusion matrices; writes a run folder. A single file is scored whole; --heldout-fraction F scores only "
+        "the part a training run on that file held out.")
+    evaluate.add_argument("model_path", metavar="RUN_OR_MODEL", help="a train run folder or a saved model folder")
+    _add_run_folder_flags(evaluate, NLIEvaluateConfig)
+    evaluate.set_defaults(handler=_evaluate)
+
+    predict = nli.add_parser(
+        "predict", help="label and class probabilities for one pair or a file of pairs",
+        description="Print the predicted label and the probability of each class (a CSV for --file).")
+    predict.add_argument("model_path", metavar="RUN_OR_MODEL", help="a train run folder or a saved model folder")
+    add_config_flags(predict, NLIPredictConfig)
+    predict.set_defaults(handler=_predict)
 
     merge = nli.add_parser(
         "merge", help="fold a saved LoRA adapter (and its head) into the base weights",
         description="Load ADAPTER (a LoRA run folder from `nli train`, or its model/ PEFT folder), merge LoRA into "
-        "the base weights "
-        "(merge_and_unload), check logits match the unmerged model on a probe batch (within 1e-4) and save a "
-        "plain transformers model folder (safetensors + tokenizer) to OUT.")
+        "the base weights (merge_and_unload), check logits match the unmerged model on a probe batch (within "
+        "1e-4) and save a plain transformers model folder (safetensors + tokenizer) to OUT.")
     merge.add_argument("adapter", type=Path, metavar="ADAPTER",
                        help="a LoRA train run folder, or a folder with adapter_config.json")
     merge.add_argument("out", type=Path, metavar="OUT", help="output folder for the merged model")
     merge.add_argument("--quiet", action="store_true", help="print only the output path")
     merge.set_defaults(handler=_merge)
 
-    from adaptlab.nli.study_cli import register_study_commands  # train / evaluate / predict / compare (owner N3)
-
-    register_study_commands(nli)

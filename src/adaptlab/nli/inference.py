@@ -35,8 +35,14 @@ def forward_chunks(model, features: list[dict], chunks, collate, device, autocas
     return out
 
 
-def predict_proba(model, tokenizer, pairs: pd.DataFrame, *, max_length: int = 128, batch_size: int = 32) -> np.ndarray:
-    """``(rows, num_labels)`` softmax probabilities for a frame with premise/hypothesis columns (label optional)."""
+def predict_proba(model, tokenizer, pairs: pd.DataFrame, *, max_length: int = 128, batch_size: int = 32,
+                  progress_label: str | None = None) -> np.ndarray:
+    """``(rows, num_labels)`` softmax probabilities for a frame with premise/hypothesis columns (label optional).
+
+    ``progress_label``: show a progress bar of batches with this description.
+    """
+    from tqdm.auto import tqdm
+
     device = next(model.parameters()).device
     frame = pairs if "label" in pairs.columns else pairs.assign(label=0)  # the collator wants a label; unused
     features = encode_pairs(tokenizer, frame, max_length)
@@ -44,7 +50,8 @@ def predict_proba(model, tokenizer, pairs: pd.DataFrame, *, max_length: int = 12
         feature.pop("label")
     collate = DataCollatorWithPadding(tokenizer)
     probabilities = np.zeros((len(features), model.config.num_labels))
-    for indices, _, batch_probabilities in forward_chunks(model, features, length_sorted_chunks(features, batch_size),
-                                                          collate, device):
+    chunks = tqdm(length_sorted_chunks(features, batch_size), desc=progress_label, unit="batch", leave=False,
+                  disable=progress_label is None)
+    for indices, _, batch_probabilities in forward_chunks(model, features, chunks, collate, device):
         probabilities[indices] = batch_probabilities
     return probabilities

@@ -20,13 +20,12 @@ from __future__ import annotations
 import math
 import warnings
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from torch import nn
 
 from adaptlab.errors import AdaptlabError
-
-METHODS = ("lora", "full", "partial")
+from adaptlab.nli.config import METHODS, check_method_settings
 PEFT_HEAD_NAMES = ("classifier", "score")  # what PEFT's SEQ_CLS task type always keeps trainable
 
 
@@ -61,22 +60,14 @@ class MethodConfig:
         if isinstance(self.alpha, float) and self.alpha.is_integer():  # --alpha and YAML may give 16.0
             self.alpha = int(self.alpha)
 
+    @classmethod
+    def of(cls, settings) -> MethodConfig:
+        """The method a settings object describes with the same field names (e.g. ``config.NLIRunConfig``)."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+
     def validate(self) -> None:
         """Raise :class:`AdaptlabError` on values that cannot describe a method."""
-        if self.method not in METHODS:
-            raise AdaptlabError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
-        if self.method == "lora":
-            if not _is_positive_int(self.rank):
-                raise AdaptlabError(f"LoRA rank must be a positive integer, got {self.rank!r}")
-            if not isinstance(self.alpha, (int, float)) or isinstance(self.alpha, bool) or self.alpha <= 0:
-                raise AdaptlabError(f"LoRA alpha must be a positive number, got {self.alpha!r}")
-            if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
-                raise AdaptlabError(f"LoRA dropout must be in [0, 1), got {self.dropout!r}")
-            if not self.targets or not all(isinstance(t, str) and t for t in self.targets):
-                raise AdaptlabError("LoRA needs at least one target module name, e.g. --targets query,value")
-        if self.method == "partial" and self.top_layers is not None:
-            if isinstance(self.top_layers, bool) or not isinstance(self.top_layers, int) or self.top_layers < 0:
-                raise AdaptlabError(f"--top-layers must be an integer >= 0, got {self.top_layers!r}")
+        check_method_settings(self)
 
     def describe(self) -> str:
         """One short human-readable line, e.g. ``r=16, alpha=32, dropout=0.1, targets=query,value``."""
@@ -90,10 +81,6 @@ class MethodConfig:
         data = asdict(self)
         data["targets"] = list(self.targets)
         return data
-
-
-def _is_positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def encoder_layers(model: nn.Module) -> tuple[str, nn.ModuleList]:

@@ -20,6 +20,7 @@ import re
 import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -186,25 +187,30 @@ def _labels(num_labels: int) -> list[str]:
     return list(LABELS) if num_labels == len(LABELS) else [f"LABEL_{i}" for i in range(num_labels)]
 
 
-def _with_labels(config, num_labels: int):
-    labels = _labels(num_labels)
-    config.num_labels = num_labels
+def _with_labels(config, labels: list[str]):
+    config.num_labels = len(labels)
     config.id2label = dict(enumerate(labels))
     config.label2id = {label: i for i, label in enumerate(labels)}
     return config
 
 
-def load_model_config(model: str, num_labels: int = 3):
-    """The model's ``PretrainedConfig`` with ``num_labels`` and the NLI label names set (offline for presets)."""
+def load_model_config(model: str, num_labels: int = 3, labels: list[str] | None = None):
+    """The model's ``PretrainedConfig`` with its class names set (offline for presets).
+
+    ``labels``: the class names in output order (a saved model's own); default: the NLI labels for 3 classes,
+    else ``LABEL_i``.
+    """
     from transformers import AutoConfig
 
-    if num_labels < 2:
-        raise AdaptlabError(f"num_labels must be >= 2, got {num_labels}")
+    count = len(labels) if labels else num_labels
+    if count < 2:
+        raise AdaptlabError(f"num_labels must be >= 2, got {count}")
+    labels = list(labels) if labels else _labels(num_labels)
     if model in SHIPPED_CONFIGS:
         text = resources.files("adaptlab.nli.configs").joinpath(SHIPPED_CONFIGS[model]).read_text()
         config = _config_from_dict(json.loads(text), f"shipped config of {model}")
         config._name_or_path = PRESETS[model]
-        return _with_labels(config, num_labels)
+        return _with_labels(config, labels)
     source = resolve_model(model)
     path = Path(source)
     if path.is_file():
@@ -216,7 +222,7 @@ def load_model_config(model: str, num_labels: int = 3):
         config._name_or_path = str(path)
     else:
         config = _from_hub_or_local(AutoConfig.from_pretrained, source, "config")
-    return _with_labels(config, num_labels)
+    return _with_labels(config, labels)
 
 
 def _config_from_dict(values: dict, where: str):
@@ -275,32 +281,57 @@ def _fit_tokenizer(tokenizer, config) -> None:
         tokenizer.model_input_names = [n for n in tokenizer.model_input_names if n != "token_type_ids"]
 
 
-def load_base_model(model: str, *, num_labels: int = 3, random_init: bool = False) -> tuple[nn.Module, tuple[str, ...]]:
+def load_base_model(model: str, *, num_labels: int = 3, random_init: bool = False, labels: list[str] | None = None,
+                    report_missing: bool = True) -> tuple[nn.Module, tuple[str, ...]]:
     """The un-adapted sequence classifier and the base-model modules its checkpoint lacked (they must train).
 
+    ``labels``: class names in output order (see :func:`load_model_config`). ``report_missing=False`` keeps
+    transformers' load report (weights "MISSING ... newly initialized") off the terminal, for a caller that
+    restores those weights itself; the keys are kept in ``adaptlab_missing_keys`` for it to check.
     The returned module remembers its spec (``adaptlab_model_spec``) and whether it is randomly initialised
     (``adaptlab_random_init``) so saved artifacts can say how to rebuild their base.
     """
     from transformers import AutoModelForSequenceClassification
 
-    config = load_model_config(model, num_labels)
+    config = load_model_config(model, num_labels, labels)
     source = config._name_or_path if model in SHIPPED_CONFIGS else resolve_model(model)
     also_train: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
     if random_init:
         module = _from_config(AutoModelForSequenceClassification, config)
     else:
         if Path(source).is_file():
             raise AdaptlabError(f"{source} is a bare config (no weights); pass random_init=True to build it")
-        module, info = _from_hub_or_local(
-            AutoModelForSequenceClassification.from_pretrained, source, "weights", config=config,
-            use_safetensors=True, dtype=torch.float32, output_loading_info=True)
-        also_train = _newly_initialised_base_modules(module, info.get("missing_keys", ()))
-    # PEFT records ``name_or_path`` as the adapter's base_model_name_or_path: make it the loadable source.
-    module.name_or_path = module.config._name_or_path = source
-    # presets and hub ids stay portable names; a local folder is recorded by its absolute path
+        with _transformers_report(report_missing):
+            module, info = _from_hub_or_local(
+                AutoModelForSequenceClassification.from_pretrained, source, "weights", config=config,
+                use_safetensors=True, dtype=torch.float32, output_loading_info=True)
+        missing = tuple(info.get("missing_keys", ()))
+        also_train = _newly_initialised_base_modules(module, missing)
+    # PEFT records ``name_or_path`` as an adapter's base_model_name_or_path. Presets are recorded by their hub id
+    # (minilm's weights are the hub's all-MiniLM-L6-v2), never by the cache folder they were read from; a local
+    # folder by its absolute path, so the adapter finds its base from any working directory.
+    module.name_or_path = module.config._name_or_path = PRESETS.get(model, source)
     module.adaptlab_model_spec = model if model in PRESETS else source
     module.adaptlab_random_init = random_init
+    module.adaptlab_missing_keys = missing
     return module, also_train
+
+
+@contextmanager
+def _transformers_report(shown: bool):
+    """Let transformers' load report through, or raise its logging to errors for the block (then restore)."""
+    if shown:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 def _newly_initialised_base_modules(model: nn.Module, missing_keys) -> tuple[str, ...]:

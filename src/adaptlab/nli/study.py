@@ -7,80 +7,32 @@ Everything here is callable from Python; the CLI only parses flags into :class:`
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
 
+from adaptlab.core.atomic import atomic_path
 from adaptlab.core.report import Report
 from adaptlab.core.runs import RunFolder
 from adaptlab.core.system import machine_description
 from adaptlab.errors import AdaptlabError
-
-DEFAULT_MODEL = "FacebookAI/roberta-large"
-# Peak learning rates when --lr is not given: LoRA 3e-4 and full 1e-5..3e-5 are the LoRA paper's and the RoBERTa
-# paper's RoBERTa-large GLUE settings; partial sits between (fewer, higher layers move, so a larger step is safe).
-METHOD_LR = {"lora": 3e-4, "full": 2e-5, "partial": 1e-4}
+from adaptlab.nli.artifacts import MODEL_FOLDER, trained_model_dir
+from adaptlab.nli.config import NLIEvaluateConfig, NLIRunConfig
 
 
-@dataclass
-class NLIRunConfig:
-    """One training run. Defaults follow the reference study (RoBERTa-large, LoRA r=16 on query/value, length 128)."""
 
-    model: str = DEFAULT_MODEL       # hub id, local folder, or preset: roberta-large | roberta-base | minilm
-    method: str = "lora"             # lora | full | partial
-    rank: int = 16
-    alpha: float | None = None       # None: 2 x rank
-    dropout: float = 0.1
-    targets: str = "query,value"
-    top_layers: int | None = None    # partial; None: a quarter of the layers
-    random_init: bool = False        # random weights from the config (speed/memory benchmarks, tests)
-    data: str = "mnli"               # mnli | snli | PATH
-    eval_split: str | None = None
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    heldout_fraction: float = 0.1
-    max_length: int = 128            # tokens per pair
-    batch_size: int = 16             # pairs per process per micro-batch
-    grad_accum: int = 1
-    lr: float | None = None          # None: METHOD_LR[method]
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
-    epochs: float = 1.0
-    max_steps: int | None = None
-    eval_every: int = 0              # optimizer steps; 0 = at the end only
-    save_every: int = 0              # optimizer steps; 0 = no checkpoints
-    checkpoint_dir: str | None = None  # default: <out>/checkpoints/<run name>
-    resume: str | None = None
-    mixed_precision: str = "auto"
-    gradient_checkpointing: bool = False
-    seed: int = 0
-    out: str = "runs"
-    quiet: bool = False
+def train_config(config: NLIRunConfig, checkpoint_dir: Path | None):
+    """The training loop's settings from a resolved run config."""
+    from adaptlab.nli.train import TrainConfig
 
-    def validate(self) -> None:
-        self.method_config().validate()
-        self.train_config(Path(self.out)).validate()
-
-    def method_config(self):
-        from adaptlab.nli.methods import MethodConfig
-
-        return MethodConfig(method=self.method, rank=self.rank, alpha=self.alpha, dropout=self.dropout,
-                            targets=self.targets, top_layers=self.top_layers)
-
-    def train_config(self, checkpoint_dir: Path):
-        from adaptlab.nli.train import TrainConfig
-
-        return TrainConfig(
-            max_length=self.max_length, batch_size=self.batch_size, grad_accum=self.grad_accum,
-            lr=self.lr if self.lr is not None else METHOD_LR.get(self.method, 3e-4), weight_decay=self.weight_decay,
-            warmup_ratio=self.warmup_ratio, epochs=self.epochs, max_steps=self.max_steps, eval_every=self.eval_every,
-            save_every=self.save_every, checkpoint_dir=checkpoint_dir,
-            resume=Path(self.resume) if self.resume else None, seed=self.seed, mixed_precision=self.mixed_precision,
-            gradient_checkpointing=self.gradient_checkpointing, quiet=self.quiet)
-
-
-CONFIG_KEYS = tuple(f.name for f in fields(NLIRunConfig))
+    return TrainConfig(
+        max_length=config.max_length, batch_size=config.batch_size, grad_accum=config.grad_accum, lr=config.lr,
+        weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio, epochs=config.epochs,
+        max_steps=config.max_steps, eval_every=config.eval_every, save_every=config.save_every,
+        checkpoint_dir=checkpoint_dir, resume=Path(config.resume) if config.resume else None, seed=config.seed,
+        mixed_precision=config.mixed_precision, gradient_checkpointing=config.gradient_checkpointing,
+        quiet=config.quiet)
 
 
 def run_train(config: NLIRunConfig) -> Path | None:
@@ -90,48 +42,49 @@ def run_train(config: NLIRunConfig) -> Path | None:
 
     from adaptlab.nli.artifacts import save_trained
     from adaptlab.nli.data import LABELS, load_nli_data
-    from adaptlab.nli.methods import count_parameters
+    from adaptlab.nli.methods import MethodConfig, count_parameters, resolved_top_layers
     from adaptlab.nli.models import build_model
     from adaptlab.nli.train import train
 
-    config.validate()
+    config = config.resolved()  # validated, computed defaults written out: what config.yaml records
     started = time.perf_counter()
     data = load_nli_data(config.data, eval_split=config.eval_split, max_train_samples=config.max_train_samples,
                          max_eval_samples=config.max_eval_samples, heldout_fraction=config.heldout_fraction,
                          seed=config.seed, quiet=config.quiet)
     if not data.evals:
         raise AdaptlabError(f"{data.source} gave no labelled eval split; pass --eval-split or a held-out fraction")
-    method = config.method_config()
+    method = MethodConfig.of(config)
     set_seed(config.seed)  # LoRA matrices and the new head are initialised from this
     model, tokenizer = build_model(config.model, method, num_labels=len(LABELS), random_init=config.random_init)
     trainable, total = count_parameters(model)
     name = f"nli-{config.method}"
     checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else \
-        Path(config.out) / "checkpoints" / f"{_shared_stamp()}-{name}"
-    train_config = config.train_config(checkpoint_dir)
+        Path(config.output_dir) / "checkpoints" / f"{_shared_stamp()}-{name}"
+    config = replace(config, eval_split=",".join(data.evals),
+                     checkpoint_dir=str(checkpoint_dir) if config.save_every else None,
+                     top_layers=resolved_top_layers(method, model.config.num_hidden_layers)
+                     if config.method == "partial" else config.top_layers)
     if not config.quiet and PartialState().is_main_process:
         print(f"{config.method} on {config.model}: {trainable:,} trainable of {total:,} parameters "
               f"({100 * trainable / total:.3f}%)\n{data.describe()}")
-    result = train(model, tokenizer, data.train, data.evals, train_config)
+    result = train(model, tokenizer, data.train, data.evals, train_config(config, checkpoint_dir))
     if not PartialState().is_main_process:
         return None
 
     labels = list(LABELS)
-    with RunFolder(config.out, name) as run:
-        from adaptlab.nli.evaluation import add_metrics_to_report, evaluate_splits, plot_history, predictions_frame
+    with RunFolder(config.output_dir, name) as run:
+        from adaptlab.nli.evaluation import add_metrics_to_report, evaluate_splits, plot_history
 
-        model_dir = save_trained(model, tokenizer, run.file("model"), method)
+        model_dir = save_trained(model, tokenizer, run.file(MODEL_FOLDER), method)
         metrics, images = evaluate_splits(data.evals, result.probabilities, labels, run.path)
-        for split, frame in data.evals.items():
-            predictions_frame(frame, result.probabilities[split], labels).to_csv(run.file(f"predictions_{split}.csv"),
-                                                                                 index=False)
+        _write_predictions(run, data.evals, result.probabilities, labels)
         curves = plot_history(result.history, run.path, f"{config.method} on {Path(config.model).name}")
         summary = {
             "method": config.method, "method_config": method.to_dict(), "model": config.model,
             "trainable_parameters": trainable, "total_parameters": total,
             "trainable_percent": 100 * trainable / total, "data": data.source, "dropped": data.dropped,
             "train_pairs": len(data.train), "eval_pairs": {k: len(v) for k, v in data.evals.items()},
-            "lr": train_config.lr,
+            "lr": config.lr,
             "train": {k: v for k, v in asdict(result).items() if k not in ("history", "probabilities")},
             "checkpoint_bytes": folder_bytes(model_dir), "weights_bytes": weights_bytes(model_dir),
             "process_seconds": time.perf_counter() - started,
@@ -156,8 +109,6 @@ def run_train(config: NLIRunConfig) -> Path | None:
         add_metrics_to_report(report, metrics, images, labels)
         report.paragraph(f"Machine: {summary['machine']}. Date: {summary['date']}.")
         report.write(run.path)
-    if not config.quiet:
-        print(f"run folder: {run.path}")
     return run.path
 
 
@@ -182,57 +133,66 @@ def weights_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in Path(folder).rglob("*.safetensors"))
 
 
-def trained_model_dir(path: str | Path) -> Path:
-    """A model folder from a run folder (``RUN/model``) or the model folder itself."""
-    path = Path(path)
-    if (path / "model").is_dir():
-        return path / "model"
-    if path.is_dir() and ((path / "adapter_config.json").is_file() or (path / "config.json").is_file()):
-        return path
-    raise AdaptlabError(f"{path} is neither a run folder (with model/) nor a saved model folder")
+def run_evaluate(model_path: str | Path, config: NLIEvaluateConfig | None = None) -> Path:
+    """Score a saved model (a train run folder or a model folder) on the labelled pairs ``config.data`` names.
 
-
-def run_evaluate(model_path: str | Path, data: str, *, eval_split: str | None = None,
-                 max_eval_samples: int | None = None, heldout_fraction: float = 0.1, seed: int = 0,
-                 max_length: int = 128, batch_size: int = 32, out: str | Path = "runs", quiet: bool = False) -> Path:
-    """Score a saved model on every eval split of ``data``; writes metrics, confusion matrices, report."""
+    Writes metrics, predictions, confusion matrices and a report into a new run folder under
+    ``config.output_dir`` and returns it. A single file is scored whole unless ``config.heldout_fraction`` asks
+    for the part a training run held out (see :func:`adaptlab.nli.data.load_eval_data`).
+    """
     from adaptlab.nli.artifacts import load_trained
-    from adaptlab.nli.data import LABELS, load_nli_data
-    from adaptlab.nli.evaluation import (add_metrics_to_report, evaluate_splits, predictions_frame,
-                                         require_nli_label_columns)
+    from adaptlab.nli.data import LABELS, load_eval_data
+    from adaptlab.nli.evaluation import add_metrics_to_report, evaluate_splits, require_nli_label_columns
     from adaptlab.nli.inference import predict_proba
 
+    config = config or NLIEvaluateConfig()
+    config.validate()
     model_dir = trained_model_dir(model_path)
     model, tokenizer = load_trained(model_dir)
     columns = require_nli_label_columns(model.config, str(model_dir))  # before reading data: fail fast
-    dataset = load_nli_data(data, eval_split=eval_split, max_eval_samples=max_eval_samples,
-                            heldout_fraction=heldout_fraction, seed=seed, quiet=quiet)
-    if not dataset.evals:
-        raise AdaptlabError(f"{dataset.source} gave no labelled eval split to evaluate on")
+    dataset = load_eval_data(config.data, eval_split=config.eval_split, max_eval_samples=config.max_eval_samples,
+                             heldout_fraction=config.heldout_fraction, seed=config.seed, quiet=config.quiet)
+    if not config.quiet:
+        print(dataset.describe())
     labels = list(LABELS)
     # columns in LABELS order (the data's label ids), whatever order the model's id2label uses
-    probabilities = {name: predict_proba(model, tokenizer, frame, max_length=max_length,
-                                         batch_size=batch_size)[:, columns]
+    probabilities = {name: predict_proba(model, tokenizer, frame, max_length=config.max_length,
+                                         batch_size=config.batch_size,
+                                         progress_label=None if config.quiet else f"eval {name}")[:, columns]
                      for name, frame in dataset.evals.items()}
-    with RunFolder(out, "nli-evaluate") as run:
+    with RunFolder(config.output_dir, "nli-evaluate") as run:
         metrics, images = evaluate_splits(dataset.evals, probabilities, labels, run.path)
-        for split, frame in dataset.evals.items():
-            predictions_frame(frame, probabilities[split], labels).to_csv(run.file(f"predictions_{split}.csv"),
-                                                                          index=False)
+        _write_predictions(run, dataset.evals, probabilities, labels)
+        run.write_config({"model": str(model_dir), **asdict(replace(config, eval_split=",".join(dataset.evals)))})
         run.write_json("metrics.json", {"model": str(model_dir), "data": dataset.source, "evals": metrics,
                                         "machine": machine_description()})
         report = Report(f"NLI evaluation of {model_dir}")
         report.code(dataset.describe())
         add_metrics_to_report(report, metrics, images, labels)
         report.write(run.path)
-    if not quiet:
+    if not config.quiet:
         for name, m in metrics.items():
             print(f"{name}: accuracy {m['accuracy']:.4f} on {m['n']:,} pairs")
-        print(f"run folder: {run.path}")
     return run.path
 
 
-def run_predict(model_path: str | Path, pairs: pd.DataFrame, *, max_length: int = 128) -> pd.DataFrame:
+def _write_predictions(run: RunFolder, evals: dict, probabilities: dict, labels: list[str]) -> None:
+    from adaptlab.nli.evaluation import predictions_frame
+
+    for split, frame in evals.items():
+        predictions_frame(frame, probabilities[split], labels).to_csv(run.file(f"predictions_{split}.csv"),
+                                                                      index=False)
+
+
+def write_predictions(predictions: pd.DataFrame, path: Path) -> Path:
+    """Write a predictions table as CSV in one piece: a failed write leaves no half-written file."""
+    with atomic_path(path) as tmp:
+        predictions.to_csv(tmp, index=False)
+    return path
+
+
+def run_predict(model_path: str | Path, pairs: pd.DataFrame, *, max_length: int = 128,
+                batch_size: int = 32) -> pd.DataFrame:
     """Predicted label and class probabilities for each premise/hypothesis pair.
 
     Probability columns follow :data:`LABELS` when the model's classes are the NLI ones (any order or case),
@@ -244,7 +204,7 @@ def run_predict(model_path: str | Path, pairs: pd.DataFrame, *, max_length: int 
     from adaptlab.nli.inference import predict_proba
 
     model, tokenizer = load_trained(trained_model_dir(model_path))
-    probabilities = predict_proba(model, tokenizer, pairs, max_length=max_length)
+    probabilities = predict_proba(model, tokenizer, pairs, max_length=max_length, batch_size=batch_size)
     columns = nli_label_columns(model.config)
     if columns is None:
         labels = model_label_names(model.config)

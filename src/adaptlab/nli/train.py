@@ -28,9 +28,8 @@ from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmu
 from adaptlab.core.system import peak_rss_bytes
 from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.nli.batches import check_pairs, encode_pairs, fingerprint, length_grouped_batches, shard
+from adaptlab.nli.config import check_training_settings
 from adaptlab.nli.inference import forward_chunks, length_sorted_chunks
-
-PRECISIONS = ("auto", "no", "bf16", "fp16")
 
 
 @dataclass
@@ -54,22 +53,9 @@ class TrainConfig:
     quiet: bool = False
 
     def validate(self) -> None:
-        positive = {"max_length": self.max_length, "batch_size": self.batch_size, "grad_accum": self.grad_accum}
-        for name, value in positive.items():
-            if value < 1:
-                raise AdaptlabError(f"{name} must be at least 1, got {value}")
-        if not self.lr > 0 or not self.epochs > 0:
-            raise AdaptlabError("lr and epochs must be positive")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise AdaptlabError(f"max_steps must be at least 1, got {self.max_steps}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise AdaptlabError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.eval_every < 0 or self.save_every < 0:
-            raise AdaptlabError("eval_every and save_every must be >= 0")
+        check_training_settings(self)
         if self.save_every and self.checkpoint_dir is None:
             raise AdaptlabError("save_every needs a checkpoint_dir")
-        if self.mixed_precision not in PRECISIONS:
-            raise AdaptlabError(f"mixed_precision must be one of {', '.join(PRECISIONS)}")
 
 
 @dataclass
@@ -169,14 +155,16 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_dfs: dict[str, pd.DataF
         step += 1
         train_seconds += time.perf_counter() - tick
         progress.update(1)
-        progress.set_postfix(loss=f"{loss.item():.4f}")
+        # the bar's own rate counts evaluation pauses; this one is training time only, all processes
+        progress.set_postfix(loss=f"{loss.item():.4f}", pairs_per_s=f"{samples * world / train_seconds:.1f}")
 
         if step == total_steps or (config.eval_every and step % config.eval_every == 0):
             row = {"step": step, "epoch": round(step * config.grad_accum / batches_per_epoch, 3),
                    "train_loss": _mean_across(accelerator, loss_sum, loss_count)}
             for name, features in eval_features.items():
-                row[f"{name}_loss"], probabilities[name] = evaluate(accelerator, model, features, collate,
-                                                                    config.batch_size)
+                row[f"{name}_loss"], probabilities[name] = evaluate(
+                    accelerator, model, features, collate, config.batch_size,
+                    progress_label=None if config.quiet else f"eval {name}")
                 row[f"{name}_accuracy"] = float((probabilities[name].argmax(1) == eval_dfs[name]["label"]).mean())
             history.append(row)
             loss_sum, loss_count = 0.0, 0
@@ -207,10 +195,16 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_dfs: dict[str, pd.DataF
     )
 
 
-def evaluate(accelerator: Accelerator, model, features: list[dict], collate, batch_size: int):
-    """Mean cross-entropy and softmax probabilities (rows in input order), sharded across processes."""
+def evaluate(accelerator: Accelerator, model, features: list[dict], collate, batch_size: int,
+             progress_label: str | None = None):
+    """Mean cross-entropy and softmax probabilities (rows in input order), sharded across processes.
+
+    ``progress_label``: show a progress bar of evaluation batches (main process), separate from training's.
+    """
     model = accelerator.unwrap_model(model)
     chunks = length_sorted_chunks(features, batch_size)[accelerator.process_index :: accelerator.num_processes]
+    chunks = tqdm(chunks, desc=progress_label, unit="batch", leave=False,
+                  disable=progress_label is None or not accelerator.is_main_process)
     mine = forward_chunks(model, features, chunks, collate, accelerator.device, accelerator.autocast)
     probabilities = np.zeros((len(features), model.config.num_labels))
     losses = np.zeros(len(features))
