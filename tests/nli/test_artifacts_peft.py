@@ -181,3 +181,72 @@ def test_quiet_merge_prints_only_the_path_no_library_bars_or_load_reports(tiny_b
     # the libraries' settings are restored afterwards (they are process-wide)
     assert (hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled(), are_progress_bars_disabled()) \
         == (verbosity, bars, hub_bars)
+
+
+def test_reloading_an_adapter_does_not_report_its_restored_head_as_new(tiny_roberta_pretrained, tmp_path, caplog,
+                                                                       capfd):
+    method = MethodConfig(method="lora", rank=4)
+    model, tokenizer = trained(tiny_roberta_pretrained, method)
+    out = save_trained(model, tokenizer, tmp_path / "adapter", method)
+    caplog.clear()
+    build_model(str(tiny_roberta_pretrained), method)  # a fresh head is new, and transformers says so
+    assert "classifier.dense.weight" in caplog.text and "MISSING" in caplog.text
+
+    caplog.clear()
+    capfd.readouterr()
+    ours, our_tokenizer = load_trained(out)
+    assert "MISSING" not in caplog.text and "newly initialized" not in caplog.text
+    assert "warning" not in capfd.readouterr().err
+    assert torch.equal(logits(ours, our_tokenizer), logits(model, tokenizer))  # and the head really is restored
+
+
+def test_adapter_keeps_its_own_label_names_and_order(tiny_roberta_pretrained, tmp_path):
+    method = MethodConfig(method="lora", rank=4)
+    model, tokenizer = trained(tiny_roberta_pretrained, method)
+    names = ["CONTRADICTION", "ENTAILMENT", "NEUTRAL"]
+    base = model.get_base_model()
+    base.config.id2label = dict(enumerate(names))
+    base.config.label2id = {name: i for i, name in enumerate(names)}
+    out = save_trained(model, tokenizer, tmp_path / "adapter", method)
+
+    meta = json.loads((out / "adaptlab_model.json").read_text())
+    assert meta["id2label"] == {"0": "CONTRADICTION", "1": "ENTAILMENT", "2": "NEUTRAL"}
+    assert meta["label2id"] == {"CONTRADICTION": 0, "ENTAILMENT": 1, "NEUTRAL": 2}
+    reloaded, _ = load_trained(out)
+    assert reloaded.get_base_model().config.id2label == dict(enumerate(names))
+    assert reloaded.get_base_model().config.label2id == {name: i for i, name in enumerate(names)}
+
+
+def test_a_preset_base_is_recorded_by_its_hub_id_not_its_cache_folder(tiny_roberta_pretrained, tmp_path,
+                                                                       monkeypatch):
+    from peft import PeftConfig
+
+    from adaptlab.nli import models
+
+    # "tiny" plays a preset whose weights sit in a cache folder, as minilm's do
+    monkeypatch.setitem(models.PRESETS, "tiny", "example-org/tiny-roberta")
+    real_resolve = models.resolve_model
+    monkeypatch.setattr(models, "resolve_model",
+                        lambda spec: str(tiny_roberta_pretrained) if spec == "tiny" else real_resolve(spec))
+    method = MethodConfig(method="lora", rank=4)
+    model, tokenizer = trained("tiny", method)
+    out = save_trained(model, tokenizer, tmp_path / "adapter", method)
+
+    assert PeftConfig.from_pretrained(str(out)).base_model_name_or_path == "example-org/tiny-roberta"
+    assert json.loads((out / "adaptlab_model.json").read_text())["base_model"] == "tiny"
+    assert str(tiny_roberta_pretrained) not in (out / "adapter_config.json").read_text()
+    reloaded, our_tokenizer = load_trained(out)  # the preset name finds the base again
+    assert torch.equal(logits(reloaded, our_tokenizer), logits(model, tokenizer))
+
+
+def test_a_local_base_is_recorded_by_its_absolute_path(tiny_roberta_pretrained, tmp_path, monkeypatch):
+    from peft import PeftConfig
+
+    monkeypatch.chdir(tiny_roberta_pretrained.parent)
+    method = MethodConfig(method="lora", rank=4)
+    model, tokenizer = trained(tiny_roberta_pretrained.name, method)  # a relative path
+    out = save_trained(model, tokenizer, tmp_path / "adapter", method)
+    monkeypatch.chdir(tmp_path)
+    assert PeftConfig.from_pretrained(str(out)).base_model_name_or_path == str(tiny_roberta_pretrained.resolve())
+    reloaded, our_tokenizer = load_trained(out)  # found from another working directory
+    assert torch.equal(logits(reloaded, our_tokenizer), logits(model, tokenizer))

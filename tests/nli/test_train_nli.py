@@ -177,3 +177,27 @@ def test_matched_and_mismatched_are_both_reported(capsys):
                                                                           "validation_mismatched": (10, 3)}
     header = capsys.readouterr().out.splitlines()[0].split()
     assert header[:3] == ["Step", "Training", "Loss"] and "validation_mismatched" in header
+
+
+def test_throughput_counts_training_time_only_and_evaluation_has_its_own_bar(monkeypatch, capsys):
+    from adaptlab.nli import train as train_module
+
+    pause = 0.4
+    evaluate = train_module.evaluate
+
+    def slow_evaluate(*args, **kwargs):  # evaluation that takes a known, long time
+        import time
+
+        time.sleep(pause)
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", slow_evaluate)
+    model, tokenizer = toy.tiny_bert(seed=0)
+    config = TrainConfig(batch_size=8, max_steps=4, lr=1e-3, eval_every=1, quiet=False, seed=0)
+    result = train(model, tokenizer, toy.toy_pairs(32), {"heldout": toy.toy_pairs(16, seed=1)}, config)
+
+    assert result.wall_seconds - result.train_seconds >= 4 * pause  # four evaluations, none counted as training
+    assert result.samples_per_second == pytest.approx(result.train_samples / result.train_seconds)
+    assert result.samples_per_second > result.train_samples / result.wall_seconds
+    err = capsys.readouterr().err
+    assert "eval heldout" in err and "pairs_per_s=" in err  # the eval bar, and the train bar's own rate

@@ -14,7 +14,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from adaptlab.core.sources import Source, adaptlab_home, extract_tar_members, pip_download, resolve, sha256_file, verify_sha256
+from adaptlab.core.atomic import sha256_file
+from adaptlab.core.sources import Source, adaptlab_home, extract_tar_members, pip_download, resolve, verify_sha256
 from adaptlab.errors import AdaptlabError
 from adaptlab.nli.readers import SUFFIXES, split_of
 
