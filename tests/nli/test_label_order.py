@@ -61,7 +61,8 @@ def pairs_csv(tmp_path_factory) -> Path:
 
 
 def _evaluate(model_dir: Path, data: Path, out: Path) -> tuple[dict, pd.DataFrame]:
-    run = run_evaluate(model_dir, NLIEvaluateConfig(data=str(data), heldout_fraction=0.5, output_dir=str(out), quiet=True))
+    config = NLIEvaluateConfig(data=str(data), heldout_fraction=0.5, output_dir=str(out), quiet=True)
+    run = run_evaluate(model_dir, config)
     return json.loads((run / "metrics.json").read_text())["evals"], pd.read_csv(run / "predictions_heldout.csv")
 
 
