@@ -54,3 +54,23 @@ def test_fetch_minilm_gives_the_real_6_layer_384_bert(minilm_dir):
     with safe_open(str(minilm_dir / "model.safetensors"), "pt") as weights:
         stored = weights.get_tensor("embeddings.word_embeddings.weight")
     assert torch.equal(model.get_base_model().bert.embeddings.word_embeddings.weight, stored)
+
+
+@pytest.mark.slow
+def test_a_minilm_adapter_names_its_base_portably_and_reloads(minilm_dir, tmp_path):
+    import json
+
+    from adaptlab.nli.artifacts import load_trained, save_trained
+
+    method = MethodConfig(method="lora", rank=4)
+    torch.manual_seed(0)
+    model, tokenizer = build_model("minilm", method)
+    out = save_trained(model, tokenizer, tmp_path / "adapter", method)
+    adapter_config = json.loads((out / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert str(minilm_dir) not in (out / "adapter_config.json").read_text()  # never the cache folder
+    assert json.loads((out / "adaptlab_model.json").read_text())["base_model"] == "minilm"
+    reloaded, _ = load_trained(out)
+    batch = tokenizer(["A man is playing a guitar."], ["Someone plays music."], return_tensors="pt")
+    with torch.no_grad():
+        assert torch.equal(reloaded(**batch).logits, model.eval()(**batch).logits)

@@ -21,11 +21,16 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+import torch
+from peft import PeftConfig, PeftModel
+from safetensors import safe_open
 from torch import nn
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from adaptlab.core.atomic import atomic_folder
 from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.nli.methods import MethodConfig, is_lora, quiet_peft
+from adaptlab.nli.models import load_base_model
 
 META_FILE = "adaptlab_model.json"
 MODEL_FOLDER = "model"  # where a train run folder keeps its saved model
@@ -62,7 +67,12 @@ def save_trained(model: nn.Module, tokenizer, out_dir: Path, method: MethodConfi
         "random_init": bool(getattr(base, "adaptlab_random_init", False)),
     }
     with _staging(out_dir) as staging:
-        model.save_pretrained(staging)  # PEFT: adapter + head; transformers: safetensors weights + config
+        if is_lora(model):
+            # adapter + head. The vocabulary is never resized here, so PEFT need not save whole embedding
+            # matrices; its "auto" would look the base up on the hub at every save to find that out.
+            model.save_pretrained(staging, save_embedding_layers=False)
+        else:
+            model.save_pretrained(staging)  # safetensors weights + config
         tokenizer.save_pretrained(staging)
         (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return out_dir
@@ -97,8 +107,6 @@ def load_trained(path: Path):
     LoRA folders rebuild their base from ``adaptlab_model.json`` (or PEFT's ``base_model_name_or_path``) and attach
     the adapter with ``PeftModel.from_pretrained``; other folders load with ``from_pretrained`` (safetensors only).
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     path = Path(path)
     if not path.is_dir():
         raise AdaptlabError(f"no saved model at {path}")
@@ -120,10 +128,6 @@ def load_trained(path: Path):
 
 
 def _load_lora(path: Path, meta: dict) -> nn.Module:
-    from peft import PeftConfig, PeftModel
-
-    from adaptlab.nli.models import load_base_model
-
     if not (path / "adapter_model.safetensors").is_file():  # never fall back to PEFT's pickled .bin
         raise AdaptlabError(f"{path} has no adapter_model.safetensors; only safetensors adapters are loaded")
     if meta.get("random_init"):
@@ -150,8 +154,6 @@ def _load_lora(path: Path, meta: dict) -> nn.Module:
 
 def _adapter_modules_keys(path: Path) -> set[str]:
     """Base-model parameter names whose full weights the adapter file carries (the head, modules_to_save)."""
-    from safetensors import safe_open
-
     with safe_open(str(path / "adapter_model.safetensors"), "pt") as weights:
         return {key.removeprefix("base_model.model.") for key in weights.keys()}
 
@@ -167,8 +169,6 @@ def merge_adapter(adapter_dir: Path, out_dir: Path) -> Path:
     Before saving, logits of the merged model on a small probe batch must equal the unmerged model's within
     ``MERGE_TOLERANCE``; the measured maximum difference is recorded as ``merge_max_abs_logit_diff``.
     """
-    import torch
-
     model, tokenizer = load_trained(adapter_dir)
     if not is_lora(model):
         raise AdaptlabError(f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json)")

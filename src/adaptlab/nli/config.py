@@ -47,7 +47,12 @@ def _help(text: str, *flags: str, **more) -> dict:
 
 def _rates(rates: dict[str, float]) -> str:
     """``lora 3e-4, full 2e-5, ...``: learning rates as people write them (``%g`` would print 2e-05, 0.0003)."""
-    return ", ".join(f"{method} {rate:.0e}".replace("e-0", "e-") for method, rate in rates.items())
+    return ", ".join(f"{method} {_scientific(rate)}" for method, rate in rates.items())
+
+
+def _scientific(value: float) -> str:
+    mantissa, exponent = f"{value:e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 @dataclass
@@ -179,8 +184,8 @@ class NLIRunConfig(NLIDataConfig, NLIModelConfig):
 
     def resolved(self) -> NLIRunConfig:
         """A copy with every computed default written out (LoRA alpha, learning rate, eval cap)."""
-        return replace(self, alpha=self.method_alpha(), lr=self.lr if self.lr is not None else METHOD_LR[self.method],
-                       max_eval_samples=self.eval_cap())
+        lr = self.lr if self.lr is not None else METHOD_LR.get(self.method)
+        return replace(self, alpha=self.method_alpha(), lr=lr, max_eval_samples=self.eval_cap())
 
     def eval_cap(self) -> int:
         """Pairs per eval split (0 = all): ``max_eval_samples`` if given, else the cap for a training subset."""

