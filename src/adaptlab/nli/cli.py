@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -77,8 +78,6 @@ def _params(args: argparse.Namespace) -> int:
     settings = load_config(NLIModelConfig, None, {**config_overrides(args, NLIModelConfig), "method": "lora"})
     names = METHODS if args.methods_to_count == "all" else (args.methods_to_count,)
     methods = [MethodConfig.of(replace(settings, method=name)) for name in names]
-    for method in methods:
-        method.validate()
     report = params_report(settings.model, methods, num_labels=args.num_labels)
     print(json.dumps(report, indent=2) if args.json else format_params(report))
     return 0
@@ -129,12 +128,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import sys
-
     import pandas as pd
 
     from adaptlab.nli.readers import read_unlabelled_pairs
-    from adaptlab.nli.study import run_predict
+    from adaptlab.nli.study import run_predict, write_predictions
 
     config = _resolve(NLIPredictConfig, args)
     pairs = read_unlabelled_pairs(Path(config.file)) if config.file else pd.DataFrame(
@@ -145,8 +142,6 @@ def _predict(args: argparse.Namespace) -> int:
         probabilities = "  ".join(f"{c[2:]} {row[c]:.4f}" for c in predictions.columns if c.startswith("p_"))
         print(f"{row['predicted']}  ({probabilities})")
     elif config.output:
-        from adaptlab.nli.study import write_predictions
-
         write_predictions(predictions, Path(config.output))
         print(f"{len(predictions):,} predictions written to {config.output}")
     else:
