@@ -159,3 +159,12 @@ def test_compare_flags_reach_run_compare(monkeypatch, tmp_path, capsys):
     config = seen["config"]
     assert type(config) is NLIRunConfig and (config.alpha, config.max_steps, config.lr) == (8, 3, None)
     assert capsys.readouterr().out.strip().splitlines()[-1] == f"run folder: {tmp_path / 'compare-run'}"
+
+
+def test_an_output_dir_that_is_a_file_fails_before_any_work(saved_full_model, eval_csv, tmp_path, capsys):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    assert main(["nli", "evaluate", str(saved_full_model), "--data", str(eval_csv), "--output-dir", str(blocker)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert main(["nli", "train", "--data", str(eval_csv), "--output-dir", str(blocker)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err  # before the default model would be loaded

@@ -17,7 +17,7 @@ from accelerate.utils import broadcast_object_list, set_seed
 
 from adaptlab.core.atomic import atomic_path
 from adaptlab.core.report import Report
-from adaptlab.core.runs import RunFolder
+from adaptlab.core.runs import RunFolder, check_output_root
 from adaptlab.core.system import machine_description
 from adaptlab.errors import AdaptlabError
 from adaptlab.nli.artifacts import MODEL_FOLDER, load_trained, save_trained, trained_model_dir
@@ -50,6 +50,7 @@ def run_train(config: NLIRunConfig) -> Path | None:
     hand with ``NLIRunConfig(...)`` and call ``validate()`` to get every one-line error before any data is read.
     """
     config = config.resolved()  # computed defaults written out: what config.yaml records
+    check_output_root(config.output_dir)  # a bad --output-dir fails now, not after training
     started = time.perf_counter()
     data = load_nli_data(config.data, eval_split=config.eval_split, max_train_samples=config.max_train_samples,
                          max_eval_samples=config.max_eval_samples, heldout_fraction=config.heldout_fraction,
@@ -138,6 +139,7 @@ def run_evaluate(model_path: str | Path, config: NLIEvaluateConfig | None = None
     for the part a training run held out (see :func:`adaptlab.nli.data.load_eval_data`).
     """
     config = config or NLIEvaluateConfig()  # checked where it is made, as for run_train
+    check_output_root(config.output_dir)
     model_dir = trained_model_dir(model_path)
     model, tokenizer = load_trained(model_dir)
     columns = require_nli_label_columns(model.config, str(model_dir))  # before reading data: fail fast
