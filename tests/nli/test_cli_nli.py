@@ -51,14 +51,15 @@ def test_trainer_spellings_give_the_same_settings_as_ours():
             "--max-steps", "9", "--eval-every", "5", "--save-every", "6", "--weight-decay", "0.1",
             "--warmup-ratio", "0.2", "--seed", "7", "--output-dir", "somewhere", "--resume", "ckpt",
             "--max-length", "64", "--max-train-samples", "100", "--max-eval-samples", "50",
-            "--rank", "4", "--alpha", "8", "--dropout", "0.2", "--targets", "query,key", "--gradient-checkpointing"]
+            "--rank", "4", "--alpha", "8", "--dropout", "0.2", "--targets", "query,key", "--gradient-checkpointing",
+            "--max-grad-norm", "0.5"]
     trainer = ["--model_name_or_path", "minilm", "--learning_rate", "0.002", "--num_train_epochs", "2",
                "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "3", "--max_steps", "9",
                "--eval_steps", "5", "--save_steps", "6", "--weight_decay", "0.1", "--warmup_ratio", "0.2",
                "--seed", "7", "--output_dir", "somewhere", "--resume_from_checkpoint", "ckpt",
                "--max_seq_length", "64", "--max_train_samples", "100", "--max_eval_samples", "50",
                "--lora_r", "4", "--lora_alpha", "8", "--lora_dropout", "0.2", "--target_modules", "query,key",
-               "--gradient_checkpointing"]
+               "--gradient_checkpointing", "--max_grad_norm", "0.5"]
     configs = [_resolve(NLIRunConfig, build_parser().parse_args(["nli", "train", *argv])) for argv in (ours, trainer)]
     assert configs[0] == configs[1]
     assert (configs[0].lr, configs[0].epochs, configs[0].output_dir, configs[0].gradient_checkpointing) == \

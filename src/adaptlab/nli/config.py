@@ -171,6 +171,8 @@ class NLIRunConfig(NLIDataConfig, NLIModelConfig):
         "auto: bf16 (else fp16) on GPU, none on CPU", choices=list(PRECISIONS)))
     gradient_checkpointing: bool = field(default=False, metadata=_help(
         "GPU: recompute activations in backward to save memory", "--gradient_checkpointing"))
+    max_grad_norm: float = field(default=1.0, metadata=_help(
+        "clip the gradient norm to this before each optimizer step", "--max_grad_norm", metavar="NORM"))
 
     def validate(self) -> None:
         """Every check of a run's settings, before any data or weights are read."""
@@ -311,5 +313,7 @@ def check_training_settings(settings) -> None:
         raise AdaptlabError(f"weight_decay must be >= 0, got {settings.weight_decay!r}")
     if not all(is_int(v) and v >= 0 for v in (settings.eval_every, settings.save_every)):
         raise AdaptlabError("eval_every and save_every must be >= 0")
+    if not (is_number(settings.max_grad_norm) and settings.max_grad_norm > 0):
+        raise AdaptlabError(f"max_grad_norm must be positive, got {settings.max_grad_norm!r}")
     if settings.mixed_precision not in PRECISIONS:
         raise AdaptlabError(f"mixed_precision must be one of {', '.join(PRECISIONS)}")

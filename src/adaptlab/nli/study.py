@@ -40,7 +40,7 @@ def train_config(config: NLIRunConfig, checkpoint_dir: Path | None):
         max_steps=config.max_steps, eval_every=config.eval_every, save_every=config.save_every,
         checkpoint_dir=checkpoint_dir, resume=Path(config.resume) if config.resume else None, seed=config.seed,
         mixed_precision=config.mixed_precision, gradient_checkpointing=config.gradient_checkpointing,
-        quiet=config.quiet)
+        max_grad_norm=config.max_grad_norm, quiet=config.quiet)
 
 
 def run_train(config: NLIRunConfig) -> Path | None:

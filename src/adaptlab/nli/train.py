@@ -28,29 +28,35 @@ from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmu
 from adaptlab.core.system import peak_rss_bytes
 from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.nli.batches import check_pairs, encode_pairs, fingerprint, length_grouped_batches, shard
-from adaptlab.nli.config import check_training_settings
+from adaptlab.nli.config import METHOD_LR, NLIRunConfig, check_training_settings
 from adaptlab.nli.inference import forward_chunks, length_sorted_chunks
+
+_RUN = NLIRunConfig()  # the one definition of every default below, documented field by field
 
 
 @dataclass
 class TrainConfig:
-    max_length: int = 128            # tokens per premise+hypothesis pair after truncation
-    batch_size: int = 16             # pairs per process per micro-batch
-    grad_accum: int = 1              # micro-batches per optimizer step
-    lr: float = 3e-4                 # peak learning rate (after warmup)
-    weight_decay: float = 0.01       # AdamW decay on weight matrices (not biases / LayerNorm)
-    warmup_ratio: float = 0.06       # share of optimizer steps spent warming up linearly from 0
-    epochs: float = 1.0              # passes over the training pairs (ignored when max_steps is set)
-    max_steps: int | None = None     # optimizer steps in total
-    eval_every: int = 0              # optimizer steps between evaluations; 0 = only at the end
-    save_every: int = 0              # optimizer steps between checkpoints; 0 = none
+    """The loop's settings: each field is the run setting of the same name in
+    :class:`~adaptlab.nli.config.NLIRunConfig` (meaning, units and default are defined there), with ``lr``
+    always a number and the folders as paths."""
+
+    max_length: int = _RUN.max_length
+    batch_size: int = _RUN.batch_size
+    grad_accum: int = _RUN.grad_accum
+    lr: float = METHOD_LR["lora"]
+    weight_decay: float = _RUN.weight_decay
+    warmup_ratio: float = _RUN.warmup_ratio
+    epochs: float = _RUN.epochs
+    max_steps: int | None = _RUN.max_steps
+    eval_every: int = _RUN.eval_every
+    save_every: int = _RUN.save_every
     checkpoint_dir: Path | None = None
-    resume: Path | None = None       # a checkpoint folder, or a folder of them (the latest is used)
-    seed: int = 0
-    mixed_precision: str = "auto"    # auto = bf16 (or fp16) on GPU, none on CPU
-    gradient_checkpointing: bool = False  # GPU only: recompute activations to save memory
-    max_grad_norm: float = 1.0
-    quiet: bool = False
+    resume: Path | None = None
+    seed: int = _RUN.seed
+    mixed_precision: str = _RUN.mixed_precision
+    gradient_checkpointing: bool = _RUN.gradient_checkpointing
+    max_grad_norm: float = _RUN.max_grad_norm
+    quiet: bool = _RUN.quiet
 
     def validate(self) -> None:
         check_training_settings(self)
