@@ -62,8 +62,9 @@ class MethodConfig:
 
     @classmethod
     def of(cls, settings) -> MethodConfig:
-        """The method a settings object describes with the same field names (e.g. ``config.NLIRunConfig``)."""
-        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+        """The method a settings object describes with the same field names (e.g. ``config.NLIRunConfig``); a
+        field the object lacks keeps its default here."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)})
 
     def validate(self) -> None:
         """Raise :class:`AdaptlabError` on values that cannot describe a method."""
