@@ -33,7 +33,7 @@ def _main(argv) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def run_dir(real_slice_csv, tmp_path_factory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
-    code, out = _main(["fraud", "run", "--data", str(real_slice_csv), "--epochs", "2", "--runs-dir", str(runs),
+    code, out = _main(["fraud", "run", "--data", str(real_slice_csv), "--epochs", "2", "--output-dir", str(runs),
                        "--name", "e2e", "--quiet"])
     assert code == 0
     assert out.count("\n") == 1  # --quiet: only the folder
@@ -83,7 +83,7 @@ def test_counts_split_and_accuracy_warning(metrics, run_dir):
 
 def test_score_round_trip_reproduces_the_test_metrics(run_dir, metrics, real_slice_csv, tmp_path):
     out = tmp_path / "scores.csv"
-    code, printed = _main(["fraud", "score", str(run_dir), str(real_slice_csv), "--out", str(out)])
+    code, printed = _main(["fraud", "score", str(run_dir), str(real_slice_csv), "--output", str(out)])
     assert code == 0 and f"to {out}" in printed
     scores = pd.read_csv(out)
     frame = load_creditcard(real_slice_csv)
@@ -114,7 +114,7 @@ def test_score_prints_to_stdout_without_class_column(run_dir, real_slice_csv, tm
 
 
 def test_analyze_writes_counts_and_plots(real_slice_csv, tmp_path):
-    code, out = _main(["fraud", "analyze", "--data", str(real_slice_csv), "--runs-dir", str(tmp_path), "--quiet"])
+    code, out = _main(["fraud", "analyze", "--data", str(real_slice_csv), "--output-dir", str(tmp_path), "--quiet"])
     assert code == 0
     folder = Path(out.strip())
     summary = json.loads((folder / "metrics.json").read_text())["classes"]

@@ -10,10 +10,10 @@ from sklearn.preprocessing import StandardScaler
 
 from adaptlab.errors import AdaptlabError
 from adaptlab.fraud.data import FEATURES, LABEL, split_indices
+from adaptlab.fraud.config import TrainConfig
 from adaptlab.fraud.model import (
     MLP,
     Standardizer,
-    TrainConfig,
     load_model,
     predict_proba,
     resolve_pos_weight,
@@ -121,3 +121,21 @@ def test_reported_loss_is_the_weighted_bce_of_the_kept_model(arrays, pos_weight)
     w = {None: 1.0, "balanced": (y_train == 0).sum() / (y_train == 1).sum(), 4.0: 4.0}[pos_weight]
     by_hand = -np.mean(w * y_train * np.log(p) + (1 - y_train) * np.log(1 - p))
     assert result.history[0]["train_loss"] == pytest.approx(by_hand, rel=1e-4)
+
+
+def test_diverging_training_is_one_line_error(make_frame):
+    frame = make_frame(380, 20, seed=1)
+    split = split_indices(frame, "stratified", seed=0)
+    X, y = frame[FEATURES].to_numpy(), frame[LABEL].to_numpy()
+    config = TrainConfig(lr=1e20, epochs=3, batch_size=64)  # Adam steps of ~1e20 overflow the logits
+    with pytest.raises(AdaptlabError, match=r"training diverged at epoch 1 \(non-finite loss\)"):
+        train_mlp(X[split.train], y[split.train], X[split.val], y[split.val], config, progress=False)
+
+
+def test_overflowing_adam_step_is_the_same_one_line_error(make_frame):
+    frame = make_frame(380, 20, seed=1)
+    split = split_indices(frame, "stratified", seed=0)
+    X, y = frame[FEATURES].to_numpy(), frame[LABEL].to_numpy()
+    config = TrainConfig(lr=1e38, epochs=3, batch_size=64)  # torch's Adam itself overflows converting the step
+    with pytest.raises(AdaptlabError, match=r"training diverged at epoch 1"):
+        train_mlp(X[split.train], y[split.train], X[split.val], y[split.val], config, progress=False)

@@ -10,7 +10,7 @@ import yaml
 from adaptlab.cli import main
 from adaptlab.core.config import load_config
 from adaptlab.fraud import study
-from adaptlab.fraud.study import REFERENCE_CONFIG, FraudConfig
+from adaptlab.fraud.config import REFERENCE_CONFIG, FraudConfig
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_flags_override_config_file_which_overrides_defaults(small_csv, tmp_path
     config_file = tmp_path / "mine.yaml"
     config_file.write_text("epochs: 2\nseed: 5\nhidden_sizes: [8]\nname: from-file\n")
     code = main(["fraud", "run", "--config", str(config_file), "--data", str(small_csv), "--seed", "9",
-                 "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+                 "--output-dir", str(tmp_path / "runs"), "--quiet"])
     assert code == 0
     run = Path(capsys.readouterr().out.strip())
     saved = yaml.safe_load((run / "config.yaml").read_text())
@@ -55,7 +55,7 @@ def test_invalid_config_is_a_one_line_error(small_csv, tmp_path, capsys, content
     config_file = tmp_path / "bad.yaml"
     config_file.write_text(content)
     code = main(["fraud", "run", "--config", str(config_file), "--data", str(small_csv),
-                 "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+                 "--output-dir", str(tmp_path / "runs"), "--quiet"])
     assert code == 2 and expected in _one_line_error(capsys)
     assert not (tmp_path / "runs").exists()
 
@@ -75,7 +75,7 @@ def test_a_run_that_raises_leaves_no_folder(small_csv, tmp_path, monkeypatch, fa
 def test_bad_data_file_fails_before_any_folder(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("Time,V1\n0,1\n")
-    code = main(["fraud", "run", "--data", str(bad), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    code = main(["fraud", "run", "--data", str(bad), "--output-dir", str(tmp_path / "runs"), "--quiet"])
     assert code == 2 and "missing column(s)" in _one_line_error(capsys)
     assert not (tmp_path / "runs").exists()
 

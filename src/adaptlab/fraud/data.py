@@ -39,6 +39,7 @@ from adaptlab.errors import AdaptlabError, first_line
 FEATURES = ["Time", *[f"V{i}" for i in range(1, 29)], "Amount"]
 LABEL = "Class"
 COLUMNS = [*FEATURES, LABEL]
+TIME, AMOUNT = FEATURES.index("Time"), FEATURES.index("Amount")  # feature columns in model-input order
 
 CSV_SHA256 = "76274b691b16a6c49d3f159c883398e03ccd6d1ee12d9d8ee38f4b4b98551a89"
 # Zenodo record 7395559 publishes the ULB file; OpenML (data id 1597) only serves ARFF, so the CSV
