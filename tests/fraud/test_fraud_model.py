@@ -50,6 +50,25 @@ def test_standardisation_is_fitted_on_training_rows_only(arrays):
     np.testing.assert_allclose(result.scaler.scale_, X_train.std(axis=0))
 
 
+def test_early_stopping_says_so_and_the_bar_ends_at_the_last_epoch_run(arrays, capsys):
+    config = TrainConfig(epochs=40, batch_size=64, patience=1, lr=0.05)
+    result = train_mlp(*arrays, config, progress=True)
+    assert result.stopped_early  # patience 1 on this small set stops long before 40 epochs
+    run = len(result.history)
+    err = capsys.readouterr().err
+    last_line = err.strip().splitlines()[-1]
+    assert last_line == f"stopped at epoch {run}, kept epoch {result.best_epoch} (no better validation AP for 1 epoch)"
+    final_bar = err.split("\r")[-1].splitlines()[0]  # the bar's last redraw, before the message
+    assert f"| {run}/40 [" in final_bar, final_bar
+    assert result.stopping_note() == f"stopped at epoch {run}, kept epoch {result.best_epoch}"
+
+
+def test_a_run_to_the_epoch_cap_says_it_ran_them_all(arrays, capsys):
+    result = train_mlp(*arrays, TrainConfig(**FAST), progress=True)
+    assert not result.stopped_early
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"ran all 3 epochs, kept epoch {result.best_epoch}"
+
+
 def test_same_seed_same_model_other_seed_other_model(arrays):
     runs = [train_mlp(*arrays, TrainConfig(seed=s, **FAST), progress=False) for s in (1, 1, 2)]
     weights = [torch.cat([p.flatten() for p in r.model.parameters()]) for r in runs]

@@ -66,7 +66,9 @@ def _confusion_panel(ax, matrix: np.ndarray, labels: Sequence[str], title: str):
     display = ConfusionMatrixDisplay(shares, display_labels=list(labels))
     display.plot(ax=ax, cmap="Blues", colorbar=False, im_kw={"vmin": 0.0, "vmax": 1.0})
     for (i, j), text in np.ndenumerate(display.text_):
-        text.set_text(f"{int(matrix[i, j]):,}\n{100 * shares[i, j]:.1f}%")
+        share = 100 * shares[i, j]
+        # one false alarm in 56,000 is not "0.0%": say it is below the precision shown
+        text.set_text(f"{int(matrix[i, j]):,}\n" + ("<0.1%" if 0 < share < 0.05 else f"{share:.1f}%"))
         text.set_fontsize(9)
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("predicted class")
@@ -96,8 +98,13 @@ def plot_confusion_grid(matrices: Mapping[str, Sequence], labels: Sequence[str],
     fig, axes = plt.subplots(rows, columns, figsize=(size * columns + 1.2, size * rows + 0.7), squeeze=False,
                              layout="constrained")
     display = None
-    for ax, name in zip(axes.flat, names):
+    for position, (ax, name) in enumerate(zip(axes.flat, names)):
         display = _confusion_panel(ax, np.asarray(matrices[name]), labels, name)
+        row, column = divmod(position, columns)
+        if column:  # axis titles once per grid row / column: the panels share them
+            ax.set_ylabel("")
+        if position + columns < len(names):
+            ax.set_xlabel("")
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
     if display is not None:
@@ -135,8 +142,9 @@ def plot_bars(labels: Sequence[str], values: Sequence[float], path: Path, *, tit
     for bar, value in zip(bars, values):
         ax.annotate(f"{value:,}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     ha="center", va="bottom")
-    if log:
+    if log:  # bars start at 1, so their heights compare on the log scale (not from an arbitrary floor)
         ax.set_yscale("log")
+        ax.set_ylim(bottom=1, top=max(max(values), 1) * 3)
     ax.set(title=title, ylabel=ylabel)
     return _save(fig, path)
 

@@ -75,8 +75,8 @@ def write_analysis(frame: pd.DataFrame, run: RunFolder, report: Report, mark: Ca
                  "Densities, so both classes are comparable despite their sizes: where frauds and normal "
                  "transactions differ in amount.")
     report.image(run.file("time_by_class.png"),
-                 "Densities over the two days of data: normal traffic follows the day/night cycle, frauds "
-                 "much less so.")
+                 "Densities per class over the hours the data covers: where the two shapes part, frauds "
+                 "come at other times of day than normal traffic.")
     return summary
 
 

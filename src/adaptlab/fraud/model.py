@@ -177,7 +177,8 @@ def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool) ->
     stopped_early = len(history) < config.epochs
     result = TrainResult(model, scaler, history, best_epoch, stopped_early, time.perf_counter() - started)
     if progress:
-        reason = f" (no better validation AP for {config.patience} epochs)" if stopped_early else ""
+        epochs = "epoch" if config.patience == 1 else "epochs"
+        reason = f" (no better validation AP for {config.patience} {epochs})" if stopped_early else ""
         print(f"{result.stopping_note()}{reason}", file=sys.stderr, flush=True)
     return result
 
