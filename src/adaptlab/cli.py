@@ -15,6 +15,13 @@ from pathlib import Path
 from adaptlab import __version__
 from adaptlab.errors import AdaptlabError
 
+# The top-level modules of each optional extra (pyproject.toml): a handler that needs a missing one names the
+# extra to install instead of printing an import traceback.
+EXTRA_MODULES = {
+    "fraud": ("imblearn", "lightgbm"),
+    "nli": ("transformers", "peft", "datasets", "accelerate", "huggingface_hub"),
+}
+
 # name -> "module:function"; each fetcher takes (data: Path | None, quiet: bool) and returns the cached path.
 FETCHERS = {
     "creditcard": "adaptlab.fraud.data:fetch_creditcard",
@@ -71,6 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except AdaptlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        extra = next((name for name, modules in EXTRA_MODULES.items()
+                      if (exc.name or "").split(".")[0] in modules), None)
+        if extra is None:
+            raise
+        print(f"error: this command needs the optional dependency {exc.name!r}: "
+              f"pip install 'adaptlab[{extra}]' (or 'adaptlab[all]')", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

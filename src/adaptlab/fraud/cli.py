@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from adaptlab.core.config_flags import add_config_flags, config_overrides
+from adaptlab.core.config import add_config_flags, config_overrides
 from adaptlab.errors import AdaptlabError
 from adaptlab.fraud.config import REFERENCE_CONFIG, CompareConfig, FraudConfig
 
@@ -42,7 +42,7 @@ def register(subparsers) -> None:
     run.add_argument("--config", type=Path, default=None, metavar="FILE",
                      help="YAML file of settings (start from `adaptlab fraud config`)")
     _add_output(run)
-    add_config_flags(run, FraudConfig, help_defaults=_reference_values())
+    add_config_flags(run, FraudConfig, defaults=_reference_values())
     run.set_defaults(handler=_run)
 
     compare = sub.add_parser(
@@ -131,8 +131,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from adaptlab.core.config import load_config
-    from adaptlab.core.config_flags import commented_yaml
+    from adaptlab.core.config import commented_yaml, load_config
 
     if args.compare:
         print(commented_yaml(CompareConfig(), "Settings of `adaptlab fraud compare` (its defaults).\n"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adaptlab.errors import AdaptlabError
-from adaptlab.fraud.checks import MAX_THREADS, is_int, is_number, is_seed
+from adaptlab.core.checks import MAX_THREADS, is_int, is_number, is_seed
 from adaptlab.fraud.data import SPLIT_METHODS
 from adaptlab.fraud.methods import DEFAULT_METHODS, METHODS
 from adaptlab.fraud.protocols import PAPER, PROTOCOLS, SAFE

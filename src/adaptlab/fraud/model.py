@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from adaptlab.errors import AdaptlabError, first_line
-from adaptlab.fraud.checks import is_int, is_number
+from adaptlab.core.checks import is_int, is_number
 from adaptlab.fraud.config import TrainConfig
 
 EVAL_BATCH = 65536  # rows per forward pass when scoring: large and vectorised, bounded memory

@@ -1,4 +1,4 @@
-"""Value checks shared by the fraud configs and the saved-model loader (one definition each)."""
+"""Value checks shared by every config and loader (one definition each)."""
 
 from __future__ import annotations
 
@@ -22,3 +22,7 @@ def is_number(value) -> bool:
 
 def is_seed(value) -> bool:
     return is_int(value) and 0 <= value < SEED_LIMIT
+
+
+def is_positive_int(value) -> bool:
+    return is_int(value) and value > 0
