@@ -14,7 +14,7 @@ import numpy as np
 
 from adaptlab.core.plots import plot_pr_curves
 from adaptlab.core.report import Report
-from adaptlab.core.runs import RunFolder
+from adaptlab.core.runs import RunFolder, check_output_root
 from adaptlab.fraud.analysis import provenance_line
 from adaptlab.fraud.compare import LIGHTGBM_PARAMS, run_all
 from adaptlab.fraud.config import CompareConfig
@@ -36,6 +36,7 @@ def compare_study(config: CompareConfig, output_dir: Path = Path("runs"), quiet:
 
     started = time.perf_counter()
     frame, provenance = load_dataset(None if config.data is None else Path(config.data), quiet=quiet)
+    check_output_root(output_dir)  # a bad --output-dir fails now, not after training
     X, y = frame[FEATURES].to_numpy(), frame[LABEL].to_numpy()
     results = run_all(config, X, y, frame, quiet=quiet)
     methods = config.selected()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from adaptlab.core.atomic import atomic_path
 from adaptlab.errors import AdaptlabError
 from adaptlab.fraud.model import META_FILE, load_model, predict_proba
 
@@ -63,12 +63,8 @@ def _write_scores(result: pd.DataFrame, out: Path) -> None:
     """CSV written atomically: a crash never leaves a half-written scores file, nor a temp file."""
     if out.is_dir():
         raise AdaptlabError(f"--output {out} is a folder; give a file path such as {out / 'scores.csv'}")
-    tmp = out.with_name(f".part-{os.getpid()}-{out.name}")  # pid: two scorers never share a temp file
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        result.to_csv(tmp, index=False)
-        tmp.replace(out)
+        with atomic_path(out) as tmp:
+            result.to_csv(tmp, index=False)
     except OSError as exc:
         raise AdaptlabError(f"cannot write the scores to {out}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ import numpy as np
 from adaptlab.core.metrics import best_f1_threshold, binary_metrics
 from adaptlab.core.plots import plot_curves, plot_pr_curves
 from adaptlab.core.report import Report
-from adaptlab.core.runs import RunFolder
+from adaptlab.core.runs import RunFolder, check_output_root
 from adaptlab.fraud.analysis import accuracy_warning, provenance_line, write_analysis
 from adaptlab.fraud.config import FraudConfig
 from adaptlab.fraud.data import AMOUNT, FEATURES, LABEL, load_dataset, split_indices
@@ -40,6 +40,7 @@ def run_study(config: FraudConfig, output_dir: Path = Path("runs"), quiet: bool 
 
     started = time.perf_counter()
     frame, provenance = load_dataset(None if config.data is None else Path(config.data), quiet=quiet)
+    check_output_root(output_dir)  # a bad --output-dir fails now, not after training
     split = split_indices(frame, config.split, config.seed, config.test_size, config.val_size)
     X = frame[FEATURES].to_numpy()
     y = frame[LABEL].to_numpy()
