@@ -50,6 +50,8 @@ def plot_curves(
                         color=point.get_color())
         else:
             ax.plot(x[: len(values)], values, marker="o", markersize=3, label=name)
+    if len(x) == 1:
+        ax.margins(y=0.2)  # room for the value labels of lone points
     if chosen_x is not None:
         ax.axvline(chosen_x, color="0.3", linestyle="--", linewidth=1, label=f"{chosen_label} ({xlabel} {chosen_x:g})")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
