@@ -47,7 +47,7 @@ def test_train_writes_a_run_that_evaluate_and_predict_reproduce(tiny_roberta_pre
 
     names = {p.name for p in run.iterdir()}
     assert {"config.yaml", "metrics.json", "history.json", "report.md", "report.html", "loss.png", "accuracy.png",
-            "confusion_heldout.png", "predictions_heldout.csv", "model", "data.txt"} <= names
+            "confusion.png", "predictions_heldout.csv", "model", "data.txt"} <= names
     assert (run / "model" / "adapter_config.json").is_file() and (run / "model" / "adapter_model.safetensors").is_file()
     saved = yaml.safe_load((run / "config.yaml").read_text())  # the resolved config: applied defaults written out
     assert (saved["lr"], saved["alpha"], saved["eval_split"], saved["max_eval_samples"]) == (1e-3, 8, "heldout", 0)

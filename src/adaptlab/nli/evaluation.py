@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from adaptlab.core.metrics import multiclass_metrics
-from adaptlab.core.plots import plot_confusion, plot_curves
+from adaptlab.core.plots import plot_confusion_grid, plot_curves
 from adaptlab.core.report import Report
 from adaptlab.errors import AdaptlabError
 from adaptlab.nli.readers import LABELS
@@ -54,14 +54,13 @@ def split_metrics(frame: pd.DataFrame, probabilities: np.ndarray, labels: list[s
 
 
 def evaluate_splits(evals: dict[str, pd.DataFrame], probabilities: dict[str, np.ndarray], labels: list[str],
-                    folder: Path) -> tuple[dict, dict[str, Path]]:
-    """Metrics per split and a confusion-matrix PNG per split written into ``folder``."""
-    metrics, images = {}, {}
-    for name, frame in evals.items():
-        metrics[name] = split_metrics(frame, probabilities[name], labels)
-        images[name] = plot_confusion(metrics[name]["confusion_matrix"], labels, folder / f"confusion_{name}.png",
-                                      title=f"Confusion matrix, {name} (n={len(frame):,})")
-    return metrics, images
+                    folder: Path) -> tuple[dict, Path]:
+    """Metrics per split, and ``confusion.png`` in ``folder``: every split's confusion matrix in one grid on one
+    colour scale, so splits compare at a glance."""
+    metrics = {name: split_metrics(frame, probabilities[name], labels) for name, frame in evals.items()}
+    image = plot_confusion_grid({f"{name} (n={m['n']:,})": m["confusion_matrix"] for name, m in metrics.items()},
+                                labels, folder / "confusion.png", title="Confusion matrices")
+    return metrics, image
 
 
 def predictions_frame(frame: pd.DataFrame, probabilities: np.ndarray, labels: list[str]) -> pd.DataFrame:
@@ -73,6 +72,15 @@ def predictions_frame(frame: pd.DataFrame, probabilities: np.ndarray, labels: li
     for i, name in enumerate(labels):
         out[f"p_{name}"] = probabilities[:, i].round(6)
     return out
+
+
+# What a learning-curve figure shows beyond its title, by file stem (train and compare reports).
+CURVE_CAPTIONS = {
+    "loss": "Training loss: mean over the optimizer steps since the previous evaluation; validation loss: mean "
+            "cross-entropy over every pair of the eval split, measured at each evaluation step.",
+    "accuracy": "Share of eval pairs whose most probable class is the gold label, at each evaluation step "
+                "(chance: about 1/3).",
+}
 
 
 def plot_history(history: list[dict], folder: Path, title: str) -> list[Path]:
@@ -92,8 +100,8 @@ def plot_history(history: list[dict], folder: Path, title: str) -> list[Path]:
     return paths
 
 
-def add_metrics_to_report(report: Report, metrics: dict, images: dict[str, Path], labels: list[str]) -> None:
-    """Per split: accuracy, macro F1, a per-class table, per-genre accuracy (if known), the confusion matrix."""
+def add_metrics_to_report(report: Report, metrics: dict, image: Path, labels: list[str]) -> None:
+    """Per split: accuracy, macro F1, a per-class table, per-genre accuracy (if known); then the confusion grid."""
     for name, m in metrics.items():
         report.heading(f"Evaluation: {name}", 3)
         report.paragraph(f"{m['n']:,} pairs; accuracy {m['accuracy']:.4f}; macro F1 {m['macro_f1']:.4f}.")
@@ -101,4 +109,5 @@ def add_metrics_to_report(report: Report, metrics: dict, images: dict[str, Path]
                      ["class", "precision", "recall", "f1", "support"])
         if m.get("per_genre"):
             report.table([{"genre": g, **v} for g, v in m["per_genre"].items()], ["genre", "n", "accuracy"])
-        report.image(images[name], f"Confusion matrix on {name} (rows: true class)")
+    report.image(image, "Rows: true class, columns: predicted; colour: share of the true class, the same scale "
+                 "in every panel")

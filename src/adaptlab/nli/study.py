@@ -23,8 +23,8 @@ from adaptlab.errors import AdaptlabError
 from adaptlab.nli.artifacts import MODEL_FOLDER, load_trained, save_trained, trained_model_dir
 from adaptlab.nli.config import NLIEvaluateConfig, NLIRunConfig
 from adaptlab.nli.data import LABELS, load_eval_data, load_nli_data
-from adaptlab.nli.evaluation import (add_metrics_to_report, evaluate_splits, model_label_names, nli_label_columns,
-                                     plot_history, predictions_frame, require_nli_label_columns)
+from adaptlab.nli.evaluation import (CURVE_CAPTIONS, add_metrics_to_report, evaluate_splits, model_label_names,
+                                     nli_label_columns, plot_history, predictions_frame, require_nli_label_columns)
 from adaptlab.nli.inference import predict_proba
 from adaptlab.nli.methods import MethodConfig, count_parameters, resolved_top_layers
 from adaptlab.nli.models import build_model
@@ -78,7 +78,7 @@ def run_train(config: NLIRunConfig) -> Path | None:
     labels = list(LABELS)
     with RunFolder(config.output_dir, name) as run:
         model_dir = save_trained(model, tokenizer, run.file(MODEL_FOLDER), method)
-        metrics, images = evaluate_splits(data.evals, result.probabilities, labels, run.path)
+        metrics, confusion = evaluate_splits(data.evals, result.probabilities, labels, run.path)
         _write_predictions(run, data.evals, result.probabilities, labels)
         curves = plot_history(result.history, run.path, f"{config.method} on {Path(config.model).name}")
         summary = {
@@ -107,8 +107,8 @@ def run_train(config: NLIRunConfig) -> Path | None:
         report.code(data.describe())
         report.heading("Training history", 3).table(result.history)
         for path in curves:
-            report.image(path, path.stem)
-        add_metrics_to_report(report, metrics, images, labels)
+            report.image(path, CURVE_CAPTIONS[path.stem])
+        add_metrics_to_report(report, metrics, confusion, labels)
         report.paragraph(f"Machine: {summary['machine']}. Date: {summary['date']}.")
         report.write(run.path)
     return run.path
@@ -154,14 +154,14 @@ def run_evaluate(model_path: str | Path, config: NLIEvaluateConfig | None = None
                                          progress_label=None if config.quiet else f"eval {name}")[:, columns]
                      for name, frame in dataset.evals.items()}
     with RunFolder(config.output_dir, "nli-evaluate") as run:
-        metrics, images = evaluate_splits(dataset.evals, probabilities, labels, run.path)
+        metrics, confusion = evaluate_splits(dataset.evals, probabilities, labels, run.path)
         _write_predictions(run, dataset.evals, probabilities, labels)
         run.write_config({"model": str(model_dir), **asdict(replace(config, eval_split=",".join(dataset.evals)))})
         run.write_json("metrics.json", {"model": str(model_dir), "data": dataset.source, "evals": metrics,
                                         "machine": machine_description()})
         report = Report(f"NLI evaluation of {model_dir}")
         report.code(dataset.describe())
-        add_metrics_to_report(report, metrics, images, labels)
+        add_metrics_to_report(report, metrics, confusion, labels)
         report.write(run.path)
     if not config.quiet:
         for name, m in metrics.items():
