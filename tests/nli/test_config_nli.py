@@ -56,7 +56,7 @@ def test_compare_learning_rates_one_for_all_or_one_per_method():
     (dict(method="bogus"), "unknown method 'bogus'"),
     (dict(rank=0), "LoRA rank must be a positive integer"),
     (dict(batch_size=True), "batch_size must be at least 1"),
-    (dict(max_eval_samples=-1), "max_eval_samples must be >= 0"),
+    (dict(max_eval_samples=-1), "max_eval_samples must be a whole number of pairs >= 0"),
     (dict(heldout_fraction=1.0), "heldout_fraction must be between 0 and 1"),
     (dict(warmup_ratio=1.0), "warmup_ratio must be in [0, 1)"),
     (dict(seed=-1), "seed must be an integer"),

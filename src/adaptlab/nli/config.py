@@ -96,7 +96,7 @@ class NLIDataConfig:
         metavar="NAMES"))
     max_eval_samples: int | None = field(default=None, metadata=_help(
         "score a seeded, label-stratified subset of at most N pairs per eval split; 0 scores every pair "
-        "(default: every pair; when training on a subset, at most max(2000, --max-train-samples))",
+        f"(default: every pair; when training on a subset, at most max({EVAL_CAP_FLOOR}, --max-train-samples))",
         "--max_eval_samples", metavar="N"))
     max_length: int = field(default=128, metadata=_help(
         "tokens per premise+hypothesis pair after truncation", "--max_seq_length", metavar="TOKENS"))
@@ -108,8 +108,7 @@ class NLIDataConfig:
         "no progress bars or tables; print only the run folder"))
 
     def _check_data(self) -> None:
-        if self.max_eval_samples is not None and not (is_int(self.max_eval_samples) and self.max_eval_samples >= 0):
-            raise AdaptlabError(f"max_eval_samples must be >= 0 (0 = every pair), got {self.max_eval_samples!r}")
+        check_sample_count("max_eval_samples", self.max_eval_samples, allow_zero=True)
         if not is_positive_int(self.max_length):
             raise AdaptlabError(f"max_length must be at least 1, got {self.max_length!r}")
         if not is_seed(self.seed):
@@ -128,8 +127,8 @@ class NLIEvaluateConfig(NLIDataConfig):
 
     def validate(self) -> None:
         self._check_data()
-        if self.heldout_fraction is not None and not 0.0 < self.heldout_fraction < 1.0:
-            raise AdaptlabError(f"heldout_fraction must be between 0 and 1 (exclusive), got {self.heldout_fraction}")
+        if self.heldout_fraction is not None:
+            check_heldout_fraction(self.heldout_fraction)
         if not is_positive_int(self.batch_size):
             raise AdaptlabError(f"batch_size must be at least 1, got {self.batch_size!r}")
 
@@ -179,10 +178,8 @@ class NLIRunConfig(NLIDataConfig, NLIModelConfig):
         self._check_data()
         check_method_settings(self)
         check_training_settings(self)
-        if not (is_number(self.heldout_fraction) and 0.0 < self.heldout_fraction < 1.0):
-            raise AdaptlabError(f"heldout_fraction must be between 0 and 1 (exclusive), got {self.heldout_fraction}")
-        if self.max_train_samples is not None and not is_positive_int(self.max_train_samples):
-            raise AdaptlabError(f"max_train_samples must be a positive number of pairs, got {self.max_train_samples}")
+        check_heldout_fraction(self.heldout_fraction)
+        check_sample_count("max_train_samples", self.max_train_samples, allow_zero=False)
 
     def resolved(self) -> NLIRunConfig:
         """A copy with every computed default written out (LoRA alpha, learning rate, eval cap)."""
@@ -317,3 +314,15 @@ def check_training_settings(settings) -> None:
         raise AdaptlabError(f"max_grad_norm must be positive, got {settings.max_grad_norm!r}")
     if settings.mixed_precision not in PRECISIONS:
         raise AdaptlabError(f"mixed_precision must be one of {', '.join(PRECISIONS)}")
+
+
+def check_heldout_fraction(fraction) -> None:
+    if not (is_number(fraction) and 0.0 < fraction < 1.0):
+        raise AdaptlabError(f"heldout_fraction must be between 0 and 1 (exclusive), got {fraction!r}")
+
+
+def check_sample_count(name: str, value, *, allow_zero: bool) -> None:
+    """A number of pairs: ``None`` (all), a positive int, or 0 (= all) where ``allow_zero``."""
+    if value is not None and not (is_int(value) and value >= (0 if allow_zero else 1)):
+        what = "a whole number of pairs >= 0 (0 = all)" if allow_zero else "a positive whole number of pairs"
+        raise AdaptlabError(f"{name} must be {what}, got {value!r}")

@@ -28,6 +28,7 @@ from sklearn.model_selection import train_test_split
 
 from adaptlab.core.sources import hub_unreachable_reason
 from adaptlab.errors import AdaptlabError, first_line
+from adaptlab.nli.config import check_heldout_fraction, check_sample_count
 from adaptlab.nli.readers import LABELS, SUFFIXES, has_labels, normalise, read_pairs, split_of
 from adaptlab.nli.snli import SNLI_MIRROR, SnliMirror, fetch_snli
 
@@ -80,9 +81,9 @@ def load_nli_data(data: str, *, eval_split: str | None = None, max_train_samples
     no eval file; pairs that share a premise stay on the same side (stratified by label when every premise is
     unique).
     """
-    _check_fraction(heldout_fraction)
-    _check_sample_count("max_train_samples", max_train_samples, allow_zero=False)
-    _check_sample_count("max_eval_samples", max_eval_samples, allow_zero=True)
+    check_heldout_fraction(heldout_fraction)
+    check_sample_count("max_train_samples", max_train_samples, allow_zero=False)
+    check_sample_count("max_eval_samples", max_eval_samples, allow_zero=True)
     wanted = _wanted_splits(eval_split)
 
     if str(data).lower() in HUB_IDS:
@@ -114,7 +115,7 @@ def load_eval_data(data: str, *, eval_split: str | None = None, max_eval_samples
     - ``heldout_fraction`` given: what :func:`load_nli_data` would evaluate a training run on with this fraction
       and ``seed``, i.e. the held-out part of a single file (the eval files, where there are some).
     """
-    _check_sample_count("max_eval_samples", max_eval_samples, allow_zero=True)
+    check_sample_count("max_eval_samples", max_eval_samples, allow_zero=True)
     if heldout_fraction is not None:
         loaded = load_nli_data(data, eval_split=eval_split, max_eval_samples=max_eval_samples,
                                heldout_fraction=heldout_fraction, seed=seed, quiet=quiet)
@@ -142,19 +143,6 @@ def _existing(data: str) -> Path:
     if not path.exists():
         raise AdaptlabError(f"no such file or folder: {data} (pass --data mnli, snli, or a path to NLI files)")
     return path
-
-
-def _check_fraction(fraction: float) -> None:
-    if not 0.0 < fraction < 1.0:
-        raise AdaptlabError(f"heldout_fraction must be between 0 and 1 (exclusive), got {fraction}")
-
-
-def _check_sample_count(name: str, value: int | None, *, allow_zero: bool) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
-        what = "a whole number of pairs >= 0 (0 = all)" if allow_zero else "a positive whole number of pairs"
-        raise AdaptlabError(f"{name} must be {what}, got {value!r}")
 
 
 def _keep_wanted(evals: dict[str, pd.DataFrame], wanted: set[str] | None, source: str) -> dict[str, pd.DataFrame]:
