@@ -46,8 +46,8 @@ def test_compare_learning_rates_one_for_all_or_one_per_method():
     assert NLICompareConfig(lr="lora=2e-3,full=1e-4").per_method_lrs() == {
         "lora": 2e-3, "full": 1e-4, "partial": METHOD_LR["partial"]}
     assert NLICompareConfig(methods="lora", lr="full=1e-4").per_method_lrs() == {"full": 1e-4, "lora": 3e-4}
-    run = NLICompareConfig(lr="lora=2e-3", rank=4).run_config()
-    assert type(run) is NLIRunConfig and run.lr is None and run.alpha == 8
+    run = NLICompareConfig(lr="lora=2e-3", rank=4, max_train_samples=3000).run_config()
+    assert type(run) is NLIRunConfig and run.lr is None and (run.alpha, run.max_eval_samples) == (8, 3000)
     with pytest.raises(AdaptlabError, match="'lora=fast' is not a number"):
         NLICompareConfig(lr="lora=fast").validate()
 

@@ -236,7 +236,7 @@ class NLICompareConfig(NLIRunConfig):
         """The settings each method's run shares (the learning rate only when one rate is given for all)."""
         shared = {f.name: getattr(self, f.name) for f in fields(NLIRunConfig)}
         shared["lr"] = self.method_lrs().get("*")
-        shared["alpha"] = self.method_alpha()
+        shared["alpha"], shared["max_eval_samples"] = self.method_alpha(), self.eval_cap()
         return NLIRunConfig(**shared)
 
     def validate(self) -> None:
