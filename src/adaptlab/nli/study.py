@@ -31,8 +31,7 @@ from adaptlab.nli.models import build_model
 from adaptlab.nli.train import TrainConfig, train
 
 
-
-def train_config(config: NLIRunConfig, checkpoint_dir: Path | None):
+def train_config(config: NLIRunConfig, checkpoint_dir: Path | None) -> TrainConfig:
     """The training loop's settings from a resolved run config."""
     return TrainConfig(
         max_length=config.max_length, batch_size=config.batch_size, grad_accum=config.grad_accum, lr=config.lr,
