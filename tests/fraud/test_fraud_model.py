@@ -10,10 +10,10 @@ from sklearn.preprocessing import StandardScaler
 
 from adaptlab.errors import AdaptlabError
 from adaptlab.fraud.data import FEATURES, LABEL, split_indices
+from adaptlab.fraud.config import TrainConfig
 from adaptlab.fraud.model import (
     MLP,
     Standardizer,
-    TrainConfig,
     load_model,
     predict_proba,
     resolve_pos_weight,
@@ -48,6 +48,25 @@ def test_standardisation_is_fitted_on_training_rows_only(arrays):
     result = train_mlp(X_train, y_train, X_val, y_val, TrainConfig(**FAST), progress=False)
     np.testing.assert_allclose(result.scaler.mean_, X_train.mean(axis=0))
     np.testing.assert_allclose(result.scaler.scale_, X_train.std(axis=0))
+
+
+def test_early_stopping_says_so_and_the_bar_ends_at_the_last_epoch_run(arrays, capsys):
+    config = TrainConfig(epochs=40, batch_size=64, patience=1, lr=0.05)
+    result = train_mlp(*arrays, config, progress=True)
+    assert result.stopped_early  # patience 1 on this small set stops long before 40 epochs
+    run = len(result.history)
+    err = capsys.readouterr().err
+    last_line = err.strip().splitlines()[-1]
+    assert last_line == f"stopped at epoch {run}, kept epoch {result.best_epoch} (no better validation AP for 1 epoch)"
+    final_bar = err.split("\r")[-1].splitlines()[0]  # the bar's last redraw, before the message
+    assert f"| {run}/40 [" in final_bar, final_bar
+    assert result.stopping_note() == f"stopped at epoch {run}, kept epoch {result.best_epoch}"
+
+
+def test_a_run_to_the_epoch_cap_says_it_ran_them_all(arrays, capsys):
+    result = train_mlp(*arrays, TrainConfig(**FAST), progress=True)
+    assert not result.stopped_early
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"ran all 3 epochs, kept epoch {result.best_epoch}"
 
 
 def test_same_seed_same_model_other_seed_other_model(arrays):
@@ -121,3 +140,21 @@ def test_reported_loss_is_the_weighted_bce_of_the_kept_model(arrays, pos_weight)
     w = {None: 1.0, "balanced": (y_train == 0).sum() / (y_train == 1).sum(), 4.0: 4.0}[pos_weight]
     by_hand = -np.mean(w * y_train * np.log(p) + (1 - y_train) * np.log(1 - p))
     assert result.history[0]["train_loss"] == pytest.approx(by_hand, rel=1e-4)
+
+
+def test_diverging_training_is_one_line_error(make_frame):
+    frame = make_frame(380, 20, seed=1)
+    split = split_indices(frame, "stratified", seed=0)
+    X, y = frame[FEATURES].to_numpy(), frame[LABEL].to_numpy()
+    config = TrainConfig(lr=1e20, epochs=3, batch_size=64)  # Adam steps of ~1e20 overflow the logits
+    with pytest.raises(AdaptlabError, match=r"training diverged at epoch 1 \(non-finite loss\)"):
+        train_mlp(X[split.train], y[split.train], X[split.val], y[split.val], config, progress=False)
+
+
+def test_overflowing_adam_step_is_the_same_one_line_error(make_frame):
+    frame = make_frame(380, 20, seed=1)
+    split = split_indices(frame, "stratified", seed=0)
+    X, y = frame[FEATURES].to_numpy(), frame[LABEL].to_numpy()
+    config = TrainConfig(lr=1e38, epochs=3, batch_size=64)  # torch's Adam itself overflows converting the step
+    with pytest.raises(AdaptlabError, match=r"training diverged at epoch 1"):
+        train_mlp(X[split.train], y[split.train], X[split.val], y[split.val], config, progress=False)

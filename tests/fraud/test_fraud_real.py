@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from adaptlab.fraud.data import LABEL, load_creditcard, split_indices
-from adaptlab.fraud.study import class_summary
+from adaptlab.fraud.analysis import class_summary
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,8 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from adaptlab.cli import main
-from adaptlab.fraud import evaluation, study
+from adaptlab.fraud import analysis, evaluation, study
+from adaptlab.fraud.config import FraudConfig
 from adaptlab.fraud.data import FEATURES, LABEL, split_indices
 from adaptlab.fraud.model import predict_proba, train_mlp
 
@@ -28,7 +29,7 @@ def small_csv(make_frame, tmp_path_factory) -> Path:
 
 
 def _run(capsys, tmp_path, small_csv, *flags) -> Path:
-    code = main(["fraud", "run", "--data", str(small_csv), "--runs-dir", str(tmp_path / "runs"), *FAST, *flags])
+    code = main(["fraud", "run", "--data", str(small_csv), "--output-dir", str(tmp_path / "runs"), *FAST, *flags])
     out = capsys.readouterr().out.strip()
     assert code == 0
     return Path(out.splitlines()[-1])
@@ -74,7 +75,7 @@ def test_safe_adasyn_adds_exactly_g_training_rows_and_leaves_val_test_untouched(
     assert f"added {expected_g:,} synthetic rows to the training split" in report
     assert "Validation and test stayed untouched" in report and "LEAKY" not in report
     assert json.loads((run / "model" / "model.json").read_text())["leaky"] is False
-    assert main(["fraud", "score", str(run), str(small_csv), "--out", str(tmp_path / "s.csv"), "--quiet"]) == 0
+    assert main(["fraud", "score", str(run), str(small_csv), "--output", str(tmp_path / "s.csv"), "--quiet"]) == 0
     assert capsys.readouterr().err == ""
 
 
@@ -87,14 +88,14 @@ def test_paper_run_is_marked_leaky_everywhere(small_csv, tmp_path, capsys, monke
             return function(*args, title=title, **kwargs)
         return plot
 
-    for name in ("plot_bars", "plot_histograms", "plot_curves", "plot_pr_curves"):
-        monkeypatch.setattr(study, name, recording(getattr(study, name)))
-    monkeypatch.setattr(evaluation, "plot_confusion", recording(evaluation.plot_confusion))
+    for module, name in ((analysis, "plot_bars"), (analysis, "plot_histograms"), (study, "plot_curves"),
+                         (study, "plot_pr_curves"), (evaluation, "plot_confusion_grid")):
+        monkeypatch.setattr(module, name, recording(getattr(module, name)))
 
     run = _run(capsys, tmp_path, small_csv, "--resampler", "adasyn", "--adasyn-k", "10", "--protocol", "paper")
     assert run.name.endswith("-fraud-LEAKY")
-    # 3 analysis plots, 3 curves, 1 PR plot, 6 confusion matrices (3 parts x 2 thresholds)
-    assert len(titles) == 13 and all(t.startswith("LEAKY: ") for t in titles)
+    # 3 analysis plots, 3 curves, 1 PR plot, 1 grid of the 6 confusion matrices (3 parts x 2 thresholds)
+    assert len(titles) == 8 and all(t.startswith("LEAKY: ") for t in titles)
 
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["leaky"] is True and metrics["warning"].startswith("LEAKY: ")
@@ -114,14 +115,13 @@ def test_paper_run_is_marked_leaky_everywhere(small_csv, tmp_path, capsys, monke
 
     meta = json.loads((run / "model" / "model.json").read_text())
     assert meta["leaky"] is True and meta["protocol"] == "paper" and meta["warning"] == metrics["warning"]
-    assert main(["fraud", "score", str(run), str(small_csv), "--out", str(tmp_path / "s.csv"), "--quiet"]) == 0
+    assert main(["fraud", "score", str(run), str(small_csv), "--output", str(tmp_path / "s.csv"), "--quiet"]) == 0
     err = capsys.readouterr().err.strip()
     assert err.startswith("warning: LEAKY: ") and "\n" not in err
 
 
 @pytest.mark.parametrize(("flags", "yaml_text", "expected"), [
     (["--protocol", "paper"], None, "protocol paper means resampling all rows before the split: it needs a resampler"),
-    (["--resampler", "adasin"], None, "resampler must be one of none, random-over, smote, adasyn, imblearn-adasyn"),
     ([], "resampler: borderline\n", "resampler must be one of none"),
     ([], "resampler: adasyn\nprotocol: leaky\n", "protocol must be one of safe, paper"),
     (["--resampler", "adasyn", "--adasyn-k", "0"], None, "adasyn_k must be a positive integer"),
@@ -131,10 +131,19 @@ def test_bad_resampling_settings_are_one_line_errors(small_csv, tmp_path, capsys
     if yaml_text is not None:
         (tmp_path / "bad.yaml").write_text(yaml_text)
         config = ["--config", str(tmp_path / "bad.yaml")]
-    code = main(["fraud", "run", *config, "--data", str(small_csv), "--runs-dir", str(tmp_path / "runs"),
+    code = main(["fraud", "run", *config, "--data", str(small_csv), "--output-dir", str(tmp_path / "runs"),
                  "--quiet", *flags])
     assert code == 2 and expected in _one_line_error(capsys)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_an_unknown_resampler_flag_is_a_usage_error_naming_the_choices(small_csv, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fraud", "run", "--data", str(small_csv), "--output-dir", str(tmp_path / "runs"), "--resampler", "adasin"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "invalid choice: 'adasin'" in err and "'none', 'random-over', 'smote', 'adasyn', 'imblearn-adasyn'" in err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_default_run_is_plain_training_and_ignores_resampler_parameters(small_csv, tmp_path, capsys):
@@ -149,7 +158,7 @@ def test_default_run_is_plain_training_and_ignores_resampler_parameters(small_cs
     frame = pd.read_csv(small_csv)
     split = split_indices(frame, "stratified", 42, 0.2, 0.25)
     X, y = frame[FEATURES].to_numpy(), frame[LABEL].to_numpy()
-    config = study.FraudConfig(epochs=2, hidden_sizes=[8]).training()
+    config = FraudConfig(epochs=2, hidden_sizes=[8]).training()
     result = train_mlp(X[split.train], y[split.train], X[split.val], y[split.val], config, progress=False)
     scores = predict_proba(result.model, result.scaler, X[split.test])
     assert first["metrics"]["test"]["at_0.5"]["average_precision"] == pytest.approx(

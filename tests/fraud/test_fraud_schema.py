@@ -100,3 +100,14 @@ def test_class_optional_for_scoring_but_checked_when_present(make_frame):
     wrong = make_frame(5, 1).assign(Class=[0, 0, 0, 0, 0, 5])
     with pytest.raises(AdaptlabError, match="not 0 or 1"):
         validate_schema(wrong, "x", label_required=False)
+
+
+@pytest.mark.parametrize("convert", [lambda t: pd.to_datetime(t, unit="s"), lambda t: pd.to_timedelta(t, unit="s"),
+                                     lambda t: pd.to_datetime(t, unit="s").dt.tz_localize("UTC")])
+def test_datetime_or_timedelta_time_column_is_refused(make_frame, tmp_path, convert):
+    frame = make_frame(95, 5)
+    frame["Time"] = convert(frame["Time"])
+    path = tmp_path / "dated.parquet"
+    frame.to_parquet(path, index=False)
+    with pytest.raises(AdaptlabError, match=r"dated.parquet: column Time holds (datetime|timedelta)64.* not numbers"):
+        load_creditcard(path)

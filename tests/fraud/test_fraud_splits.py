@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from adaptlab.errors import AdaptlabError
-from adaptlab.fraud.data import split_indices
+from adaptlab.fraud.data import split_indices, split_positions
 
 
 def _check_partition(split, n):
@@ -53,3 +53,19 @@ def test_too_few_frauds_and_unknown_method_are_clear_errors(make_frame):
         split_indices(late_frauds, "time")
     with pytest.raises(AdaptlabError, match="unknown split 'random'"):
         split_indices(make_frame(100, 10), "random")
+
+
+def test_time_split_keeps_the_reference_sizes_on_the_full_data_length():
+    n = 284_807  # rows of the ULB file: the time split must stay 170,884 / 56,961 / 56,962
+    train, val, test = split_positions(np.zeros(n), "time", times=np.arange(n))
+    assert (len(train), len(val), len(test)) == (170_884, 56_961, 56_962)
+    assert train[-1] == 170_883 and test[0] == 170_884 + 56_961
+
+
+def test_time_split_honours_test_and_val_size(make_frame):
+    frame = make_frame(960, 40, seed=2)
+    split = split_indices(frame, "time", test_size=0.3, val_size=0.25)
+    # 1000 rows: test 30% = 300 newest; of the other 700, 25% = 175 validate, 525 oldest train
+    assert split.sizes() == {"train": 525, "val": 175, "test": 300}
+    order = np.argsort(frame["Time"].to_numpy(), kind="stable")
+    np.testing.assert_array_equal(split.test, np.sort(order[700:]))

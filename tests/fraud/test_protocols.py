@@ -7,7 +7,7 @@ import pytest
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 
 from adaptlab.errors import AdaptlabError
-from adaptlab.fraud.data import split_positions
+from adaptlab.fraud.data import FEATURES, LABEL, split_indices, split_positions
 from adaptlab.fraud.protocols import (
     NO_ROW,
     PAPER,
@@ -19,6 +19,7 @@ from adaptlab.fraud.protocols import (
     mark_leaky,
     prepare,
     prepare_paper,
+    prepare_protocol,
     prepare_safe,
 )
 from adaptlab.fraud.resample import ADASYN
@@ -174,3 +175,29 @@ def test_real_data_safe_protocol_never_uses_held_out_rows(real_frame):
     parents = prepared.train.parents_of_synthetic()
     assert np.isin(parents, split.train).all() and not np.isin(parents, np.concatenate([split.val, split.test])).any()
     assert guard_scoring(prepared, "test").parent_rows == 0
+
+
+@pytest.mark.parametrize("split_method", ["stratified", "time"])
+def test_paper_protocol_resplits_with_the_configured_sizes(make_frame, split_method):
+    from imblearn.over_sampling import RandomOverSampler
+
+    frame = make_frame(760, 40, seed=4)
+    X, y = frame[FEATURES].to_numpy(), frame[LABEL].to_numpy()
+    split = split_indices(frame, split_method, 0, 0.3, 0.5)
+    data = prepare_protocol(PAPER, RandomOverSampler(random_state=0), split_method, 0, X, y, split, 0.3, 0.5)
+    n = 2 * 760  # random over-sampling to balance: 760 normal + 760 fraud rows
+    assert sum(len(part.y) for part in data.parts()) == n
+    if split_method == "stratified":  # sklearn rounds the test share up: ceil(0.3 * 1520) = 456
+        assert (len(data.test.y), len(data.val.y)) == (456, 532)
+    else:  # floor(0.35 * 1520) = 532 train, floor(0.35 * 1520) = 532 validation, the newest 456 test
+        assert (len(data.train.y), len(data.val.y), len(data.test.y)) == (532, 532, 456)
+
+
+def test_paper_resplit_that_cannot_stratify_is_one_line_error():
+    class Unchanged:  # an over-sampler that adds nothing: the one fraud stays alone
+        def fit_resample(self, X, y):
+            return X, y
+
+    X, y = np.zeros((50, 3)), np.array([0] * 49 + [1])
+    with pytest.raises(AdaptlabError, match=r"^cannot split 50 rows with 1 frauds stratified: The least populated"):
+        prepare_paper(X, y, Unchanged(), seed=0)

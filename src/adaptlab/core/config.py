@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -202,6 +203,22 @@ def config_overrides(args, cls: type) -> dict[str, Any]:
 def field_help(cls: type, name: str) -> str:
     """The documented meaning of field ``name`` of ``cls`` (its ``metadata["help"]``), or ''."""
     return next((f.metadata.get("help", "") for f in dataclasses.fields(cls) if f.name == name), "")
+
+
+def commented_yaml(config: Any, header: str = "", width: int = 100) -> str:
+    """``config`` (a dataclass instance) as YAML, each key preceded by its field's help as a comment; the
+    text loads back (``load_config``) to an equal config."""
+    lines = [f"# {line}" for line in header.splitlines()] + ([""] if header else [])
+    for field in dataclasses.fields(config):
+        help_text = field.metadata.get("help")
+        if help_text:
+            lines += textwrap.wrap(help_text, width - 2, initial_indent="# ", subsequent_indent="# ")
+        value = getattr(config, field.name)
+        value = list(value) if isinstance(value, tuple) else value
+        # lists inline ("hidden_sizes: [64, 32]"), everything else as a plain "key: value" line
+        lines.append(yaml.safe_dump({field.name: value}, default_flow_style=None if isinstance(value, list) else False,
+                                    sort_keys=False).rstrip())
+    return "\n".join(lines) + "\n"
 
 
 def _field_default(f: dataclasses.Field) -> Any:

@@ -100,7 +100,9 @@ class Report:
                     "<tr>" + "".join(f"<td>{html.escape(format_value(r.get(c)))}</td>" for c in columns) + "</tr>"
                     for r in rows
                 ]
-                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>")
+                # the wrapper scrolls sideways, so a wide table never widens the page on a phone
+                body.append(f"<div class='table-scroll'><table><thead><tr>{head}</tr></thead>"
+                            f"<tbody>{''.join(lines)}</tbody></table></div>")
             elif kind == "image":
                 path, caption = data
                 encoded = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -111,12 +113,17 @@ class Report:
             elif kind == "code":
                 body.append(f"<pre>{html.escape(data)}</pre>")
         style = (
-            "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
-            "table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;"
-            "text-align:right}th{background:#f3f3f3}img{max-width:100%}figcaption{color:#555}"
+            "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
+            "overflow-wrap:anywhere}"  # long paths and hashes break instead of widening the page
+            ".table-scroll{overflow-x:auto;margin:1rem 0}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right;overflow-wrap:normal}"
+            "th{background:#f3f3f3}figure{margin:1rem 0}img{max-width:100%;height:auto}"
+            "figcaption{color:#555;font-size:.9rem}pre{overflow-x:auto;background:#f6f6f6;padding:.5rem}"
         )
         return (
-            f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
+            "<!doctype html><html><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{html.escape(self.title)}</title>"
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
         )
 

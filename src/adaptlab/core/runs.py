@@ -108,6 +108,15 @@ class RunFolder:
         return target
 
 
+RUN_FOLDER_PREFIX = "run folder: "
+
+
+def print_run_folder(path: Path, quiet: bool = False) -> None:
+    """How every command announces its run folder on stdout: ``run folder: PATH`` as the last line, or,
+    with ``quiet``, the bare path (for scripts: ``run=$(adaptlab ... --quiet)``)."""
+    print(path if quiet else f"{RUN_FOLDER_PREFIX}{path}", flush=True)
+
+
 def check_output_root(root: str | Path) -> Path:
     """Create ``root`` if needed and make sure run folders can be written in it, else one-line AdaptlabError.
 

@@ -50,17 +50,21 @@ def resolve(
     """Try ``sources`` in order; return ``(path, source_name)`` of the first that works.
 
     Failures of one source never hide the next; ``on_failure`` (e.g. a print to stderr) hears about
-    each one as it happens, so a user watching a slow fetch knows why the next source is being tried.
+    each one as it happens, with the source tried next ("cache X: not cached yet, fetching from Y"), so a
+    user watching a slow fetch knows what is going on.
     When all fail, the error lists each source with its reason and ends with ``how_to_provide``.
     """
     failures = []
-    for source in sources:
+    for position, source in enumerate(sources):
         try:
             return Path(source.fetch()), source.name
         except (AdaptlabError, OSError, subprocess.SubprocessError, zipfile.BadZipFile) as exc:
             failures.append(f"{source.name}: {_one_line(exc)}")
             if on_failure is not None:
-                on_failure(f"{source.name} unavailable: {_one_line(exc)}")
+                # a missing cache is the normal first run, not an error: say what happens next
+                following = sources[position + 1:]
+                then = f", fetching from {following[0].name}" if following else ""
+                on_failure(f"{source.name}: {_one_line(exc)}{then}")
     tried = "; ".join(failures) if failures else "no sources configured"
     raise AdaptlabError(f"could not obtain {what}. Tried {tried}. {how_to_provide}")
 

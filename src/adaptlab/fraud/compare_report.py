@@ -14,10 +14,13 @@ import numpy as np
 
 from adaptlab.core.plots import plot_pr_curves
 from adaptlab.core.report import Report
-from adaptlab.core.runs import RunFolder
-from adaptlab.fraud.compare import LIGHTGBM_PARAMS, METHODS, CompareConfig, run_all
+from adaptlab.core.runs import RunFolder, check_output_root
+from adaptlab.fraud.analysis import provenance_line
+from adaptlab.fraud.compare import LIGHTGBM_PARAMS, run_all
+from adaptlab.fraud.config import CompareConfig
 from adaptlab.fraud.data import FEATURES, LABEL, load_dataset
-from adaptlab.fraud.evaluation import confusion_images, metrics_row
+from adaptlab.fraud.evaluation import confusion_grid, metrics_row
+from adaptlab.fraud.methods import METHODS
 from adaptlab.fraud.protocols import LEAKY
 
 THRESHOLD_KEYS = {"at_0.5": "@0.5", "at_val_threshold": "@val thr"}
@@ -26,20 +29,21 @@ RATE_COLUMNS = ("precision", "recall", "F1", "fraud amount caught")
 METRIC_COLUMNS = ("AUPRC", "ROC-AUC", *[f"{c} {k}" for k in THRESHOLD_KEYS.values() for c in RATE_COLUMNS])
 
 
-def compare_study(config: CompareConfig, runs_dir: Path = Path("runs"), quiet: bool = False) -> Path:
-    """``adaptlab fraud compare``: run every selected row for every seed and write the run folder."""
+def compare_study(config: CompareConfig, output_dir: Path = Path("runs"), quiet: bool = False) -> Path:
+    """``adaptlab fraud compare``: run every selected row for every seed and write the run folder under
+    ``output_dir``."""
     from adaptlab.core.system import machine_description, peak_rss_bytes
-    from adaptlab.fraud.study import provenance_line
 
     started = time.perf_counter()
     frame, provenance = load_dataset(None if config.data is None else Path(config.data), quiet=quiet)
+    check_output_root(output_dir)  # a bad --output-dir fails now, not after training
     X, y = frame[FEATURES].to_numpy(), frame[LABEL].to_numpy()
     results = run_all(config, X, y, frame, quiet=quiet)
     methods = config.selected()
     table, spread = summary_table(methods, results)
     inflation = inflation_rows(table)
     boot = {seed: bootstrap_auprc(r["rows"], config.bootstrap, seed) for seed, r in results.items()}
-    with RunFolder(runs_dir, config.name) as run:
+    with RunFolder(output_dir, config.name) as run:
         run.write_config(config)
         leaky = any(m.leaky for m in methods)
         report = Report("Fraud: resampler comparison" + (f" (includes {LEAKY} rows)" if leaky else ""))
@@ -316,8 +320,13 @@ def _plots(run: RunFolder, report: Report, methods, results: dict) -> None:
     path = run.file("pr_curves.png")
     plot_pr_curves(curves, path, title=title)
     report.heading("Precision-recall curves")
-    report.image(path, title)
+    report.image(path, "Dotted: the chance level (fraud share of each distinct test split), what a random scorer "
+                       "reaches; AP in the legend." + (f" {LEAKY} rows are scored on their own test split, whose "
+                                                       "fraud share is far higher." if leaky else ""))
     report.heading("Confusion matrices (test, validation threshold)")
-    matrices = {m.name: rows[m.name]["metrics"]["test"]["at_val_threshold"] for m in methods}
-    confusion_images(run, report, matrices,
-                     lambda name, m: f"{METHODS[name].label}: test, threshold {m['threshold']:.4f}, seed {seed}")
+    matrices = {f"{METHODS[name].label}, thr {m['threshold']:.4f}": m for name, m in
+                ((m.name, rows[m.name]["metrics"]["test"]["at_val_threshold"]) for m in methods)}
+    confusion_grid(run, report, matrices, title=f"Test confusion matrices at each row's validation threshold "
+                                                f"(seed {seed})", columns=4,
+                   caption="Colours show the share of each true class (rows sum to 100%); each cell gives the "
+                           "count and that share: frauds caught (bottom right) against false alarms (top right).")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from adaptlab.core.atomic import atomic_path, atomic_write_text
 from adaptlab.core.sources import (
     Source,
     adaptlab_home,
@@ -39,6 +40,7 @@ from adaptlab.errors import AdaptlabError, first_line
 FEATURES = ["Time", *[f"V{i}" for i in range(1, 29)], "Amount"]
 LABEL = "Class"
 COLUMNS = [*FEATURES, LABEL]
+TIME, AMOUNT = FEATURES.index("Time"), FEATURES.index("Amount")  # feature columns in model-input order
 
 CSV_SHA256 = "76274b691b16a6c49d3f159c883398e03ccd6d1ee12d9d8ee38f4b4b98551a89"
 # Zenodo record 7395559 publishes the ULB file; OpenML (data id 1597) only serves ARFF, so the CSV
@@ -244,22 +246,12 @@ def _write_cache(frame: pd.DataFrame, target: Path, *, source: str, sha256: str,
     """
     _ensure_dir(target.parent)
     provenance = {"source": source, "sha256": sha256, "rows": int(len(frame))}
-    _atomic_write(target.with_suffix(".source.json"),
-                  lambda tmp: tmp.write_text(json.dumps(provenance, indent=2) + "\n"))
-    _atomic_write(target, lambda tmp: frame.to_parquet(tmp, index=False))
+    atomic_write_text(target.with_suffix(".source.json"), json.dumps(provenance, indent=2) + "\n")
+    with atomic_path(target) as tmp:
+        frame.to_parquet(tmp, index=False)
     if not quiet:
         print(f"cached {len(frame):,} rows from {source} at {target}", flush=True)
     return target
-
-
-def _atomic_write(target: Path, write) -> None:
-    """``write(tmp)`` into a pid-unique temp file next to ``target``, then rename it over ``target``."""
-    tmp = target.with_name(f".part-{os.getpid()}-{target.name}")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read_provenance(path: Path) -> dict:

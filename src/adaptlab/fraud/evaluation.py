@@ -1,18 +1,19 @@
 """Metrics per split and the report pieces shared by ``adaptlab fraud run`` and ``fraud compare``.
 
 One function evaluates scored parts at both decision thresholds, one turns a metrics dict into report
-table columns, one writes confusion-matrix images: both commands call these, so their numbers and
+table columns, one draws all confusion matrices in one figure: both commands call these, so their numbers and
 tables can never drift apart.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
 from adaptlab.core.metrics import binary_metrics
-from adaptlab.core.plots import plot_confusion
+from adaptlab.core.plots import plot_confusion_grid
 from adaptlab.core.report import Report
 from adaptlab.core.runs import RunFolder
 
@@ -43,15 +44,12 @@ def metrics_row(m: dict) -> dict:
             "fraud amount caught": m.get("amount_caught_share"), "TP": tp, "FP": fp, "FN": fn, "TN": tn}
 
 
-def confusion_images(run: RunFolder, report: Report, matrices: Mapping[str, dict],
-                     title: Callable[[str, dict], str]) -> list:
-    """One confusion-matrix PNG per entry of ``matrices`` (file stem -> binary_metrics result), each added
-    to ``report`` with ``title(stem, metrics)`` as plot title and caption; returns the paths."""
-    paths = []
-    for stem, m in matrices.items():
-        path = run.file(f"confusion_{stem}.png")
-        text = title(stem, m)
-        plot_confusion(m["confusion_matrix"], ["normal", "fraud"], path, title=text)
-        report.image(path, f"Confusion matrix: {text}")
-        paths.append(path)
-    return paths
+def confusion_grid(run: RunFolder, report: Report, matrices: Mapping[str, dict], title: str, caption: str,
+                   columns: int = 3, file: str = "confusion_matrices.png") -> Path:
+    """All confusion matrices of a report in one figure (``matrices`` maps a panel title to a
+    :func:`binary_metrics` result), added to ``report`` with ``caption``; returns the PNG's path."""
+    path = run.file(file)
+    plot_confusion_grid({name: m["confusion_matrix"] for name, m in matrices.items()}, ["normal", "fraud"], path,
+                        title=title, columns=columns)
+    report.image(path, caption)
+    return path

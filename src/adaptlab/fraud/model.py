@@ -15,8 +15,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,28 +26,9 @@ from torch import nn
 
 from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.core.checks import is_int, is_number
+from adaptlab.fraud.config import TrainConfig
 
 EVAL_BATCH = 65536  # rows per forward pass when scoring: large and vectorised, bounded memory
-
-
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of one MLP fit. ``pos_weight``: None, a number, or "balanced" (= negatives/positives)."""
-
-    hidden_sizes: list[int] = field(default_factory=lambda: [64, 32])
-    dropout: float = 0.2
-    lr: float = 1e-3
-    # 256 rows: ~670 Adam steps per epoch on the reference split. With 2048 the net sat at "never fraud"
-    # for ~15 epochs and ended lower (test AUPRC 0.75 vs 0.84 on the reference split, seed 42); an epoch
-    # still takes ~1-2 s on 2 cores.
-    batch_size: int = 256
-    epochs: int = 40
-    patience: int = 6  # epochs without a better validation AP before stopping
-    pos_weight: float | str | None = None
-    seed: int = 42
-    # torch CPU threads. One is fastest for this tiny net: per-step matmuls are ~256x64, too small to
-    # split, and on a busy 2-core machine two threads measured ~10x slower (11 s vs 1.1 s per epoch).
-    threads: int = 1
 
 
 class MLP(nn.Module):
@@ -99,6 +81,12 @@ class TrainResult:
     stopped_early: bool
     seconds: float  # wall time of the fit
 
+    def stopping_note(self) -> str:
+        """How training ended, e.g. "stopped at epoch 15, kept epoch 9"."""
+        if self.stopped_early:
+            return f"stopped at epoch {len(self.history)}, kept epoch {self.best_epoch}"
+        return f"ran all {len(self.history)} epochs, kept epoch {self.best_epoch}"
+
 
 def resolve_pos_weight(pos_weight, y_train: np.ndarray) -> float | None:
     if pos_weight is None:
@@ -146,8 +134,9 @@ def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool) ->
     history: list[dict] = []
     best_ap, best_epoch, best_state, stale = -math.inf, 0, None, 0
     started = time.perf_counter()
-    bar = tqdm(range(1, config.epochs + 1), desc="training", unit="epoch", disable=not progress)
-    for epoch in bar:
+    # the bar counts finished epochs (updated after each), so an early stop shows where training stopped
+    bar = tqdm(total=config.epochs, desc="training", unit="epoch", disable=not progress)
+    for epoch in range(1, config.epochs + 1):
         model.train()
         try:
             for batch in torch.randperm(len(xt), generator=generator).split(config.batch_size):
@@ -172,7 +161,8 @@ def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool) ->
             row[f"{name}_accuracy"] = float(((logits >= 0).float() == y).float().mean())
             row[f"{name}_ap"] = float(average_precision_score(y.numpy(), logits.numpy()))
         history.append(row)
-        bar.set_postfix(val_loss=f"{row['val_loss']:.4f}", val_ap=f"{row['val_ap']:.4f}")
+        bar.set_postfix(val_loss=f"{row['val_loss']:.4f}", val_ap=f"{row['val_ap']:.4f}", refresh=False)
+        bar.update(1)
 
         if row["val_ap"] > best_ap:
             best_ap, best_epoch, stale = row["val_ap"], epoch, 0
@@ -185,7 +175,12 @@ def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool) ->
     model.load_state_dict(best_state)
     model.eval()
     stopped_early = len(history) < config.epochs
-    return TrainResult(model, scaler, history, best_epoch, stopped_early, time.perf_counter() - started)
+    result = TrainResult(model, scaler, history, best_epoch, stopped_early, time.perf_counter() - started)
+    if progress:
+        epochs = "epoch" if config.patience == 1 else "epochs"
+        reason = f" (no better validation AP for {config.patience} {epochs})" if stopped_early else ""
+        print(f"{result.stopping_note()}{reason}", file=sys.stderr, flush=True)
+    return result
 
 
 def _diverged(epoch: int) -> AdaptlabError:

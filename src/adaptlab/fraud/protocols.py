@@ -25,6 +25,8 @@ from typing import Callable
 import numpy as np
 
 from adaptlab.errors import AdaptlabError, first_line
+from adaptlab.fraud.data import TIME, split_positions
+from adaptlab.fraud.samplers import make_sampler
 
 SAFE, PAPER = "safe", "paper"
 PROTOCOLS = (SAFE, PAPER)
@@ -139,8 +141,6 @@ def prepare_paper(X, y, sampler, seed: int, *, splitter: Callable | None = None,
     (e.g. a time split over the resampled Time column); default: the stratified
     :func:`adaptlab.fraud.data.split_positions` (``test_size`` test, then ``val_size`` of the rest validation).
     """
-    from adaptlab.fraud.data import split_positions
-
     if sampler is None:
         raise AdaptlabError("the paper protocol is about resampling before splitting: give it a sampler")
     X, y = _as_arrays(X, y)
@@ -151,6 +151,26 @@ def prepare_paper(X, y, sampler, seed: int, *, splitter: Callable | None = None,
         positions = _check_split(splitter(everything.X, everything.y, seed), len(everything.y))
     train, val, test = (_subset(everything, name, pos) for name, pos in zip(("train", "val", "test"), positions))
     return PreparedData(PAPER, True, train, val, test, parent_pool=np.arange(len(y)))
+
+
+def prepare_protocol(protocol: str, sampler, split_method: str, seed: int, X: np.ndarray, y: np.ndarray,
+                     split, test_size: float = 0.2, val_size: float = 0.25) -> PreparedData:
+    """Train/val/test parts of the credit-card rows under ``protocol`` (safe: resample ``split``'s training
+    rows; paper: resample all rows, then re-split them with the same :func:`split_positions` and sizes as
+    the data's split; a time re-split orders rows by their Time feature: a synthetic row carries its
+    interpolated Time)."""
+    def resplit(X_res: np.ndarray, y_res: np.ndarray, seed: int):
+        return split_positions(y_res, split_method, seed, test_size, val_size, times=X_res[:, TIME])
+
+    return prepare(X, y, protocol=protocol, split=split, sampler=sampler, seed=seed, splitter=resplit)
+
+
+def prepare_method(method, config, seed: int, X: np.ndarray, y: np.ndarray, split) -> PreparedData:
+    """The parts of one comparison row (``method.protocol``, ``method.resampler``) under ``config``'s split
+    settings; the row's sampler is built here, once, seeded with ``seed``."""
+    sampler = make_sampler(method.resampler, config, seed) if method.resampler else None
+    return prepare_protocol(method.protocol, sampler, config.split, seed, X, y, split, config.test_size,
+                            config.val_size)
 
 
 def guard_scoring(data: PreparedData, part_name: str) -> LeakageReport:

@@ -8,15 +8,10 @@ resampling section says how much of validation and test is synthetic or a parent
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from adaptlab.core.report import Report
-from adaptlab.fraud.compare import RESAMPLERS, make_sampler
+from adaptlab.fraud.config import FraudConfig
 from adaptlab.fraud.protocols import LEAKY, SAFE, PreparedData, mark_leaky
-
-if TYPE_CHECKING:
-    from adaptlab.fraud.study import FraudConfig
-
+from adaptlab.fraud.samplers import describe
 
 LEAKY_WARNING = (f"{LEAKY}: paper protocol: resampled before the split, so validation and test hold synthetic rows "
                  "and their parents; these scores overstate what the model does on new transactions")
@@ -32,14 +27,15 @@ class LeakyReport(Report):
         return super().heading(mark_leaky(text, True), level)
 
 
-def resampling_summary(config: FraudConfig, data: PreparedData, guards: dict, train_rows_before: int) -> dict:
-    """What metrics.json records about resampling: resampler, its parameters, training rows before/after,
-    synthetic rows and provenance counts per part, and the guard's findings for val and test."""
+def resampling_summary(config: FraudConfig, sampler, data: PreparedData, guards: dict,
+                       train_rows_before: int) -> dict:
+    """What metrics.json records about resampling: resampler, the parameters of ``sampler`` (the one that
+    resampled ``data``), training rows before/after, synthetic rows and provenance counts per part, and the
+    guard's findings for val and test."""
     summary = {"resampler": config.resampler, "protocol": config.protocol, "leaky": config.leaky}
-    if config.resampler == "none":
+    if sampler is None:
         return summary
-    params = make_sampler(config.resampler, config, config.seed).sampler.get_params()
-    return {**summary, "description": RESAMPLERS[config.resampler][0], "params": params,
+    return {**summary, "description": describe(config.resampler), "params": sampler.get_params(),
             "standardised_features": True,
             "rows_seen_by_resampler": int(len(data.parent_pool)),
             "train_rows_before": train_rows_before if config.protocol == SAFE else None,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from adaptlab.core.atomic import atomic_path
 from adaptlab.errors import AdaptlabError
 from adaptlab.fraud.model import META_FILE, load_model, predict_proba
 
@@ -36,23 +36,22 @@ def saved_model_warning(run_dir: Path) -> str | None:
 def score_file(run_dir: Path, data: Path, out: Path | None = None) -> pd.DataFrame:
     """Per-row fraud probability and flag (probability >= the saved threshold) for a CSV/parquet file.
 
-    Columns besides the features and the optional ``Class`` (an ID, a merchant...) are not used for
-    scoring; they are passed through, in file order, between ``row`` and ``probability``.
+    The output is the input file, every column kept in order (features, ``Class`` when present, an ID...),
+    with ``row`` in front (0-based position in the file, pandas' own row numbering) and ``probability``
+    and ``flag`` at the end. Only the feature columns are used for scoring.
     """
     from adaptlab.fraud.data import COLUMNS, read_table, validate_schema
 
     model, scaler, meta = load_model(_model_dir(run_dir))
     raw = read_table(Path(data))
-    extra = [c for c in raw.columns if str(c) not in COLUMNS]
-    clashing = [str(c) for c in extra if str(c) in SCORE_COLUMNS]
+    clashing = [str(c) for c in raw.columns if str(c) in SCORE_COLUMNS]
     if clashing:
         raise AdaptlabError(f"{data}: column(s) {', '.join(clashing)} would clash with the output columns "
                             f"{', '.join(SCORE_COLUMNS)}; rename them")
-    frame = validate_schema(raw.drop(columns=extra), str(data), label_required=False)
+    frame = validate_schema(raw[[c for c in raw.columns if str(c) in COLUMNS]], str(data), label_required=False)
     probability = predict_proba(model, scaler, frame[meta["features"]].to_numpy())
-    result = pd.DataFrame({"row": np.arange(1, len(frame) + 1)})
-    for column in extra:
-        result[str(column)] = raw[column].to_numpy()
+    result = raw.reset_index(drop=True)
+    result.insert(0, "row", np.arange(len(result)))
     result["probability"] = probability
     result["flag"] = (probability >= meta["threshold"]).astype(int)
     if out is not None:
@@ -63,13 +62,9 @@ def score_file(run_dir: Path, data: Path, out: Path | None = None) -> pd.DataFra
 def _write_scores(result: pd.DataFrame, out: Path) -> None:
     """CSV written atomically: a crash never leaves a half-written scores file, nor a temp file."""
     if out.is_dir():
-        raise AdaptlabError(f"--out {out} is a folder; give a file path such as {out / 'scores.csv'}")
-    tmp = out.with_name(f".part-{os.getpid()}-{out.name}")  # pid: two scorers never share a temp file
+        raise AdaptlabError(f"--output {out} is a folder; give a file path such as {out / 'scores.csv'}")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        result.to_csv(tmp, index=False)
-        tmp.replace(out)
+        with atomic_path(out) as tmp:
+            result.to_csv(tmp, index=False)
     except OSError as exc:
         raise AdaptlabError(f"cannot write the scores to {out}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
