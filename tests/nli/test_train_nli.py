@@ -11,7 +11,8 @@ import torch
 
 from adaptlab.errors import AdaptlabError
 from adaptlab.nli.batches import length_grouped_batches, shard
-from adaptlab.nli.train import TrainConfig, find_checkpoint, train
+from adaptlab.nli.checkpoints import find_checkpoint
+from adaptlab.nli.train import TrainConfig, train
 
 _spec = importlib.util.spec_from_file_location("toy_nli", Path(__file__).with_name("toy_nli.py"))
 toy = importlib.util.module_from_spec(_spec)
@@ -105,10 +106,10 @@ def test_resume_refuses_damaged_checkpoints_in_one_line(tmp_path):
     state = json.loads((good / "trainer_state.json").read_text())
     del state["state"]["step"]
     damaged("no-step").joinpath("trainer_state.json").write_text(json.dumps(state))
-    pickled = damaged("pickled-weights")  # what accelerate would then torch.load instead: never
-    (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
+    pickled = damaged("pickled-weights")  # a pickled file in place of ours is never a fallback
+    (pickled / "trainable.safetensors").rename(pickled / "pytorch_model.bin")
     for name, message in [("empty-state", "lacks setup, state"), ("not-json", "is not valid JSON"),
-                          ("no-step", "lacks state.step"), ("pickled-weights", "no model.safetensors")]:
+                          ("no-step", "lacks state.step"), ("pickled-weights", "no trainable.safetensors")]:
         with pytest.raises(AdaptlabError, match=message) as info:
             train(model, tokenizer, toy.toy_pairs(32), {}, TrainConfig(batch_size=8, max_steps=2,
                                                                         resume=tmp_path / name, quiet=True))

@@ -28,6 +28,7 @@ from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from adaptlab.core.atomic import atomic_folder
+from adaptlab.core.runs import check_output_root
 from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.nli.methods import MethodConfig, is_lora, quiet_peft
 from adaptlab.nli.models import load_base_model
@@ -163,12 +164,24 @@ PROBE_PAIRS = [("A man is playing a guitar on stage.", "A person makes music."),
 MERGE_TOLERANCE = 1e-4
 
 
-def merge_adapter(adapter_dir: Path, out_dir: Path) -> Path:
+def merge_adapter(adapter_dir: Path, out_dir: Path, *, overwrite: bool = False) -> Path:
     """Fold a LoRA adapter (and its trained head) into the base weights; save a plain safetensors model folder.
 
     Before saving, logits of the merged model on a small probe batch must equal the unmerged model's within
     ``MERGE_TOLERANCE``; the measured maximum difference is recorded as ``merge_max_abs_logit_diff``.
+    ``out_dir`` must not exist or be empty unless ``overwrite``, and is never the adapter folder, a folder
+    inside it or one that contains it (replacing those would destroy what is being merged). It appears in
+    one rename when complete.
     """
+    target = Path(out_dir)
+    adapter, out = Path(adapter_dir).resolve(), target.resolve()
+    if out == adapter or out in adapter.parents or adapter in out.parents:
+        raise AdaptlabError(f"cannot merge into {target}: it is, contains or lies inside the adapter folder "
+                            f"{adapter_dir}; choose an output folder outside it")
+    empty_folder = target.is_dir() and not target.is_symlink() and not any(target.iterdir())
+    if (target.exists() or target.is_symlink()) and not empty_folder and not overwrite:
+        raise AdaptlabError(f"{target} already exists and is not an empty folder; pass --overwrite to replace it")
+    check_output_root(target.parent)  # an unwritable place fails now, not after loading and merging
     model, tokenizer = load_trained(adapter_dir)
     if not is_lora(model):
         raise AdaptlabError(f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json)")
@@ -182,8 +195,8 @@ def merge_adapter(adapter_dir: Path, out_dir: Path) -> Path:
     if not diff <= MERGE_TOLERANCE:
         raise AdaptlabError(f"merged model differs from the adapter by {diff:.2e} > {MERGE_TOLERANCE:g}; not saved")
     meta.update(format="transformers", merged_from=str(Path(adapter_dir).resolve()), merge_max_abs_logit_diff=diff)
-    with _staging(Path(out_dir)) as staging:
+    with atomic_folder(target, replace=True) as staging:  # replacing was allowed above
         merged.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-    return Path(out_dir)
+    return target

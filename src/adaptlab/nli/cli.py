@@ -88,7 +88,7 @@ def _merge(args: argparse.Namespace) -> int:
 
     adapter = trained_model_dir(args.adapter)  # a train run folder (RUN/model) or the adapter folder itself
     with quiet_libraries(args.quiet):
-        out = merge_adapter(adapter, args.out)
+        out = merge_adapter(adapter, args.out, overwrite=args.overwrite)
     if not args.quiet:
         diff = read_meta(out).get("merge_max_abs_logit_diff")
         print(f"merged {adapter} into {out} (max |logit difference| vs the adapter on a probe batch: {diff:.2e})")
@@ -213,6 +213,8 @@ def register(subparsers) -> None:
     merge.add_argument("adapter", type=Path, metavar="ADAPTER",
                        help="a LoRA train run folder, or a folder with adapter_config.json")
     merge.add_argument("out", type=Path, metavar="OUT", help="output folder for the merged model")
+    merge.add_argument("--overwrite", action="store_true",
+                       help="replace an existing non-empty OUT (never the adapter or run folder being merged)")
     merge.add_argument("--quiet", action="store_true", help="print only the output path")
     merge.set_defaults(handler=_merge)
 

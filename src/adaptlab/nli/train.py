@@ -2,16 +2,13 @@
 
 The same function runs on a CPU, a GPU, or many processes and machines under ``accelerate launch``:
 accelerate wraps the model for distributed data parallel and averages gradients; this module decides
-which rows each process sees (:mod:`adaptlab.nli.batches`). Checkpoints are ``accelerator.save_state``
-folders plus ``trainer_state.json``; resuming from one continues the exact same trajectory.
+which rows each process sees (:mod:`adaptlab.nli.batches`). Checkpoints are safetensors + JSON folders
+(:mod:`adaptlab.nli.checkpoints`); resuming from one continues the exact same trajectory.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -26,8 +23,9 @@ from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
 
 from adaptlab.core.system import peak_rss_bytes
-from adaptlab.errors import AdaptlabError, first_line
+from adaptlab.errors import AdaptlabError
 from adaptlab.nli.batches import check_pairs, encode_pairs, fingerprint, length_grouped_batches, shard
+from adaptlab.nli.checkpoints import find_checkpoint, load_checkpoint, read_trainer_state, save_checkpoint
 from adaptlab.nli.config import METHOD_LR, NLIRunConfig, check_training_settings
 from adaptlab.nli.inference import forward_chunks, length_sorted_chunks
 
@@ -118,8 +116,7 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_dfs: dict[str, pd.DataF
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     # The scheduler is deliberately not prepared: a prepared one steps once per process per call, while ours
-    # counts optimizer steps. Registering it still puts it into every checkpoint.
-    accelerator.register_for_checkpointing(scheduler)
+    # counts optimizer steps.
 
     # ---- resume: weights, optimizer, schedule and every process's RNG, then our counters ----
     setup = {"data_sha256": fingerprint(train_df), "num_processes": world, "total_steps": total_steps,
@@ -131,7 +128,7 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_dfs: dict[str, pd.DataF
         checkpoint = find_checkpoint(config.resume)
         saved = read_trainer_state(checkpoint, required_state=tuple(state))
         _check_same_setup(saved["setup"], setup, checkpoint)
-        accelerator.load_state(str(checkpoint))
+        load_checkpoint(accelerator, model, optimizer, scheduler, checkpoint)
         state = saved["state"]
     step, history = state["step"], state["history"]
     loss_sum, loss_count = state["loss_sum"], state["loss_count"]
@@ -181,7 +178,8 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_dfs: dict[str, pd.DataF
             so_far = {"step": step, "history": history, "loss_sum": loss_sum, "loss_count": loss_count,
                       "train_samples": int(state["train_samples"] + _sum_across(accelerator, samples)),
                       "train_seconds": state["train_seconds"] + train_seconds}
-            _save_checkpoint(accelerator, Path(config.checkpoint_dir), step, {"setup": setup, "state": so_far})
+            save_checkpoint(accelerator, model, optimizer, scheduler, Path(config.checkpoint_dir), step,
+                            {"setup": setup, "state": so_far})
     progress.close()
 
     if not probabilities:  # resumed from the final checkpoint: nothing left to train, still report the model
@@ -219,42 +217,6 @@ def evaluate(accelerator: Accelerator, model, features: list[dict], collate, bat
     return float(losses.mean()), probabilities
 
 
-def find_checkpoint(path: Path) -> Path:
-    """``path`` itself if it is a checkpoint, else its latest ``step-*`` checkpoint; checked to be complete."""
-    path = Path(path)
-    if (path / "trainer_state.json").is_file():
-        read_trainer_state(path)
-        return path
-    steps = sorted(p for p in path.glob("step-*") if (p / "trainer_state.json").is_file()) if path.is_dir() else []
-    if not steps:
-        raise AdaptlabError(f"no checkpoint to resume from in {path} (expected step-*/trainer_state.json)")
-    read_trainer_state(steps[-1])  # a damaged latest checkpoint is an error, not a silent step back
-    return steps[-1]
-
-
-def read_trainer_state(checkpoint: Path, required_state: tuple[str, ...] = ("step", "history")) -> dict:
-    """``trainer_state.json`` of a checkpoint written by this loop, after checking the folder is complete.
-
-    The weights must be safetensors: without ``model*.safetensors`` accelerate would fall back to ``torch.load``
-    of a pickled ``pytorch_model.bin``, which this project never does.
-    """
-    if not any(checkpoint.glob("model*.safetensors")):
-        raise AdaptlabError(f"cannot resume from {checkpoint}: no model.safetensors (weights are only read from "
-                            "safetensors)")
-    try:
-        saved = json.loads((checkpoint / "trainer_state.json").read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AdaptlabError(f"cannot resume from {checkpoint}: trainer_state.json is not valid JSON "
-                            f"({first_line(exc)})") from None
-    missing = [key for key in ("setup", "state") if not isinstance(saved, dict) or not isinstance(saved.get(key), dict)]
-    if missing:
-        raise AdaptlabError(f"cannot resume from {checkpoint}: trainer_state.json lacks {', '.join(missing)}")
-    missing = [f"state.{key}" for key in required_state if key not in saved["state"]]
-    if missing:
-        raise AdaptlabError(f"cannot resume from {checkpoint}: trainer_state.json lacks {', '.join(missing)}")
-    return saved
-
-
 def _resolve_precision(requested: str) -> str:
     if not torch.cuda.is_available():
         if requested in ("bf16", "fp16"):
@@ -278,26 +240,6 @@ def _check_same_setup(saved: dict, current: dict, checkpoint: Path) -> None:
     different = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in current.items() if saved.get(k) != v]
     if different:
         raise AdaptlabError(f"cannot resume from {checkpoint}: the run changed ({'; '.join(different)})")
-
-
-def _save_checkpoint(accelerator: Accelerator, folder: Path, step: int, trainer_state: dict) -> Path:
-    """accelerate state + trainer_state.json, written under a temporary name and renamed when complete.
-
-    Not core.atomic.atomic_folder: that picks a random temporary name in one process, while every process of a
-    distributed run writes its own RNG state into the same folder, so the name must be known to all of them.
-    """
-    final, partial = folder / f"step-{step:07d}", folder / f".incomplete-step-{step:07d}"
-    if accelerator.is_main_process:
-        shutil.rmtree(partial, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))  # main writes weights/optimizer/schedule, each process its RNG state
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (partial / "trainer_state.json").write_text(json.dumps(trainer_state, indent=1))
-        shutil.rmtree(final, ignore_errors=True)
-        os.rename(partial, final)
-    accelerator.wait_for_everyone()
-    return final
 
 
 def _sum_across(accelerator: Accelerator, value: float) -> float:
