@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import gather_object, set_seed
 from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
@@ -87,6 +88,10 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_dfs: dict[str, pd.DataF
     config.validate()
     started = time.perf_counter()
     # cpu=True on GPU-less hosts is what lets `accelerate launch --multi_gpu` run several CPU processes (gloo).
+    # accelerate keeps one process-wide AcceleratorState and refuses a second Accelerator with another mixed
+    # precision; a Python caller may train twice in one process (bf16, then fp16), so start from a fresh one.
+    # The PartialState (the distributed process group) is kept.
+    AcceleratorState._reset_state()
     accelerator = Accelerator(mixed_precision=_resolve_precision(config.mixed_precision),
                               cpu=not torch.cuda.is_available())
     is_main, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
