@@ -49,8 +49,17 @@ def add_method_arguments(parser: argparse.ArgumentParser, *, allow_all: bool = F
     parser.add_argument("--alpha", type=float, default=None,
                         help="LoRA alpha; scaling is alpha/r (default: 2 x rank, the LoRA paper's RoBERTa ratio)")
     parser.add_argument("--dropout", type=float, default=0.1, help="LoRA dropout (default: 0.1)")
-    parser.add_argument("--targets", default="query,value",
-                        help="comma-separated module names LoRA adapts (default: query,value)")
+    parser.add_argument("--targets", default="qv",
+                        help="LoRA layers: preset qv (query+value), attn (q,k,v,o), all-linear, or comma-separated "
+                        "module names (default: qv)")
+    parser.add_argument("--use-rslora", action="store_true", default=False,
+                        help="rank-stabilised LoRA: scale alpha/sqrt(r) instead of alpha/r")
+    parser.add_argument("--use-dora", action="store_true", default=False, help="DoRA (weight-decomposed LoRA)")
+    parser.add_argument("--init", default="default", choices=["default", "gaussian", "orthogonal"],
+                        help="LoRA init_lora_weights (default: default = A Kaiming, B zero)")
+    parser.add_argument("--lora-head", dest="head", default="full", choices=["full", "peft"],
+                        help="full: pooler + classifier train with LoRA; peft: classifier only, PEFT's "
+                        "SEQ_CLS default (default: full)")
     parser.add_argument("--top-layers", type=int, default=None, metavar="N",
                         help="partial: train the top N encoder layers + head (default: a quarter of the layers)")
 
@@ -61,7 +70,8 @@ def method_configs(args: argparse.Namespace):
 
     names = METHODS if args.method == "all" else (args.method,)
     configs = [MethodConfig(method=name, rank=args.rank, alpha=args.alpha, dropout=args.dropout,
-                            targets=args.targets, top_layers=args.top_layers) for name in names]
+                            targets=args.targets, use_rslora=args.use_rslora, use_dora=args.use_dora,
+                            init=args.init, head=args.head, top_layers=args.top_layers) for name in names]
     for config in configs:
         config.validate()
     return configs
@@ -100,7 +110,7 @@ def register(subparsers) -> None:
         "apply the method and print trainable and total parameters. Total = the classification model being "
         "adapted (encoder + head); the LoRA line also explains PEFT's own 'all params' number.")
     params.add_argument("--model", default="roberta-large",
-                        help="preset (roberta-large, roberta-base, minilm), hub id, config.json or model folder "
+                        help="preset (roberta-large, roberta-base, minilm, mpnet-base), hub id, config.json or model folder "
                         "(default: roberta-large)")
     params.add_argument("--num-labels", type=int, default=3, help="classes of the head (default: 3)")
     add_method_arguments(params, allow_all=True)
