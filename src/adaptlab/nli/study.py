@@ -18,9 +18,6 @@ from adaptlab.core.system import machine_description
 from adaptlab.errors import AdaptlabError
 
 DEFAULT_MODEL = "FacebookAI/roberta-large"
-# Peak learning rates when --lr is not given: LoRA 3e-4 and full 1e-5..3e-5 are the LoRA paper's and the RoBERTa
-# paper's RoBERTa-large GLUE settings; partial sits between (fewer, higher layers move, so a larger step is safe).
-METHOD_LR = {"lora": 3e-4, "full": 2e-5, "partial": 1e-4}
 
 
 @dataclass
@@ -32,7 +29,11 @@ class NLIRunConfig:
     rank: int = 16
     alpha: float | None = None       # None: 2 x rank
     dropout: float = 0.1
-    targets: str = "query,value"
+    targets: str = "qv"              # preset qv | attn | all-linear, or module names
+    use_rslora: bool = False
+    use_dora: bool = False
+    init: str = "default"            # LoRA init_lora_weights: default | gaussian | orthogonal
+    head: str = "full"               # LoRA: full = pooler + classifier train; peft = classifier only
     top_layers: int | None = None    # partial; None: a quarter of the layers
     random_init: bool = False        # random weights from the config (speed/memory benchmarks, tests)
     data: str = "mnli"               # mnli | snli | PATH
@@ -43,7 +44,7 @@ class NLIRunConfig:
     max_length: int = 128            # tokens per pair
     batch_size: int = 16             # pairs per process per micro-batch
     grad_accum: int = 1
-    lr: float | None = None          # None: METHOD_LR[method]
+    lr: float | None = None          # None: defaults.default_lr(model, method)
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     epochs: float = 1.0
@@ -66,14 +67,16 @@ class NLIRunConfig:
         from adaptlab.nli.methods import MethodConfig
 
         return MethodConfig(method=self.method, rank=self.rank, alpha=self.alpha, dropout=self.dropout,
-                            targets=self.targets, top_layers=self.top_layers)
+                            targets=self.targets, use_rslora=self.use_rslora, use_dora=self.use_dora,
+                            init=self.init, head=self.head, top_layers=self.top_layers)
 
     def train_config(self, checkpoint_dir: Path):
+        from adaptlab.nli.defaults import default_lr
         from adaptlab.nli.train import TrainConfig
 
         return TrainConfig(
             max_length=self.max_length, batch_size=self.batch_size, grad_accum=self.grad_accum,
-            lr=self.lr if self.lr is not None else METHOD_LR.get(self.method, 3e-4), weight_decay=self.weight_decay,
+            lr=self.lr if self.lr is not None else default_lr(self.model, self.method), weight_decay=self.weight_decay,
             warmup_ratio=self.warmup_ratio, epochs=self.epochs, max_steps=self.max_steps, eval_every=self.eval_every,
             save_every=self.save_every, checkpoint_dir=checkpoint_dir,
             resume=Path(self.resume) if self.resume else None, seed=self.seed, mixed_precision=self.mixed_precision,

@@ -24,11 +24,12 @@ def _run_arguments(parser: argparse.ArgumentParser, *, compare: bool = False) ->
     """Flags of NLIRunConfig. compare: no --method (it has --methods) and --lr may name one rate per method."""
     from adaptlab.nli.cli import add_method_arguments
     from adaptlab.nli.data import add_data_arguments
-    from adaptlab.nli.study import DEFAULT_MODEL, METHOD_LR
+    from adaptlab.nli.defaults import describe_defaults
+    from adaptlab.nli.study import DEFAULT_MODEL
 
     parser.add_argument("--config", type=Path, default=None, metavar="FILE",
                         help="YAML file of run settings (keys = these flags with _); flags given override it")
-    parser.add_argument("--model", help=f"hub id, local folder, or preset roberta-large | roberta-base | minilm "
+    parser.add_argument("--model", help=f"hub id, local folder, or preset roberta-large | roberta-base | minilm | mpnet-base "
                         f"(default: {DEFAULT_MODEL})")
     if not compare:
         add_method_arguments(parser)
@@ -45,8 +46,8 @@ def _run_arguments(parser: argparse.ArgumentParser, *, compare: bool = False) ->
     group.add_argument("--batch-size", type=int, help="pairs per process per micro-batch (default: 16)")
     group.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step (default: 1)")
     group.add_argument("--lr", type=str if compare else float, metavar="LR" + ("|METHOD=LR,..." if compare else ""),
-                       help="peak learning rate (default per method: "
-                       + ", ".join(f"{k} {v:g}" for k, v in METHOD_LR.items()) + ")"
+                       help="peak learning rate (default per model and method: " + describe_defaults()
+                       + "; other models: roberta-large's)"
                        + ("; one for all methods, or one per method: lora=2e-3,full=1e-4" if compare else ""))
     group.add_argument("--weight-decay", type=float, help="AdamW weight decay on matrices (default: 0.01)")
     group.add_argument("--warmup-ratio", type=float, help="share of steps warming up linearly (default: 0.06)")
@@ -107,12 +108,19 @@ def _print_if_quiet(quiet: bool, path) -> None:
 def _compare(args: argparse.Namespace) -> int:
     from adaptlab.nli.compare import run_compare
 
+    from adaptlab.errors import AdaptlabError
+    from adaptlab.nli.sweep import Sweep
+
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     lrs = _method_lrs(args.lr)
     args.lr = lrs.pop("*", None)
+    if args.sweep and args.learning_curve:
+        raise AdaptlabError("--learning-curve is a sweep of max_train_samples: give it or --sweep, not both")
+    text = args.sweep or (f"max_train_samples={args.learning_curve}" if args.learning_curve else None)
+    sweep = Sweep.parse(text) if text else None
     config = _resolve(args)
     with quiet_libraries(config.quiet):
-        path = run_compare(config, methods, lrs)
+        path = run_compare(config, methods, lrs, sweep)
     _print_if_quiet(config.quiet, path)
     return 0
 
@@ -190,6 +198,12 @@ def register_study_commands(nli) -> None:
         "write one table: trainable params, %% of total, wall time, train samples/s, peak memory, saved model "
         "size, accuracy per eval split; plus loss/accuracy curves and report.md/html.")
     compare.add_argument("--methods", default="lora,full,partial", help="comma-separated (default: lora,full,partial)")
+    compare.add_argument("--sweep", metavar="KEY=V1,V2,...",
+                         help="run every method once per value of one setting, e.g. rank=1,4,16,64, "
+                         "targets=qv,attn,all-linear, lr=1e-4,1e-3 (LoRA-only settings run full/partial once)")
+    compare.add_argument("--learning-curve", metavar="N1,N2,...",
+                         help="accuracy by training-set size: the same as --sweep max_train_samples=N1,N2,... "
+                         "(all = every pair), with a plot")
     _run_arguments(compare, compare=True)
     compare.set_defaults(handler=_compare)
 

@@ -1,0 +1,40 @@
+"""Peak learning rates used when none is given, per model and method.
+
+A frozen encoder with a few trainable matrices needs (and tolerates) a much larger step than full fine-tuning,
+and how much larger depends on the model, so the defaults are per model:
+
+- ``roberta-base`` / ``roberta-large``: the LoRA paper's GLUE/MNLI settings (Hu et al. 2021, Table 9: LoRA 5e-4
+  for base, 3e-4 for large, with alpha/r scaling 1 resp. 2) and the RoBERTa paper's fine-tuning range for full
+  (1e-5..3e-5; 2e-5 for base, 1e-5 for large). Partial (top quarter + head) sits between.
+- ``minilm`` / ``mpnet-base``: chosen by the sweep documented in docs/results.md ("Default learning rates"):
+  a few rates per method, scored on a validation split carved out of the MNLI training part, never on the
+  held-out split.
+- anything else: the roberta-large values, the reference study's model.
+
+LoRA rates assume the default alpha = 2 x rank (scaling 2); other alphas or rsLoRA change the effective step.
+"""
+
+from __future__ import annotations
+
+DEFAULT_LR = {
+    "roberta-large": {"lora": 3e-4, "full": 1e-5, "partial": 1e-4},
+    "roberta-base": {"lora": 5e-4, "full": 2e-5, "partial": 1e-4},
+    "minilm": {"lora": 3e-3, "full": 1e-4, "partial": 5e-4},
+    "mpnet-base": {"lora": 1e-3, "full": 5e-5, "partial": 2e-4},
+}
+FALLBACK_MODEL = "roberta-large"
+
+
+def default_lr(model: str, method: str) -> float:
+    """The peak learning rate for ``method`` on ``model`` (a preset, or the hub id a preset stands for)."""
+    from adaptlab.nli.models import PRESETS
+
+    by_hub_id = {hub_id: name for name, hub_id in PRESETS.items()}
+    name = model if model in DEFAULT_LR else by_hub_id.get(model, FALLBACK_MODEL)
+    return DEFAULT_LR.get(name, DEFAULT_LR[FALLBACK_MODEL])[method]
+
+
+def describe_defaults() -> str:
+    """``minilm: lora 3e-3, full 1e-4, ...; ...`` for help texts (``:g``, so 2e-05 stays visible)."""
+    return "; ".join(f"{model}: " + ", ".join(f"{m} {lr:g}" for m, lr in lrs.items())
+                     for model, lrs in DEFAULT_LR.items())
