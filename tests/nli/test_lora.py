@@ -1,8 +1,9 @@
 """LoRA through PEFT on tiny random encoders of four architectures (BERT, RoBERTa, MPNet, DistilBERT).
 
-The head rule: under LoRA, everything between the encoder's last layer and the logits trains. The expected set is computed independently of adaptlab's module-finding: the parameters that receive a gradient
-from the logits when the last encoder layer's output is cut off from the graph (a leaf tensor) are exactly the
-ones between that layer and the logits.
+The head rule: under LoRA, everything between the encoder's last layer and the logits trains. The expected set
+is computed independently of adaptlab's module-finding: the parameters that receive a gradient from the logits
+when the last encoder layer's output is cut off from the graph (a leaf tensor) are exactly the ones between that
+layer and the logits.
 """
 
 from __future__ import annotations

@@ -110,8 +110,8 @@ def register(subparsers) -> None:
         "apply the method and print trainable and total parameters. Total = the classification model being "
         "adapted (encoder + head); the LoRA line also explains PEFT's own 'all params' number.")
     params.add_argument("--model", default="roberta-large",
-                        help="preset (roberta-large, roberta-base, minilm, mpnet-base), hub id, config.json or model folder "
-                        "(default: roberta-large)")
+                        help="preset (roberta-large, roberta-base, minilm, mpnet-base), hub id, config.json or "
+                        "model folder (default: roberta-large)")
     params.add_argument("--num-labels", type=int, default=3, help="classes of the head (default: 3)")
     add_method_arguments(params, allow_all=True)
     params.add_argument("--json", action="store_true", help="print the counts as JSON")

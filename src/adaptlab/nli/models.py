@@ -258,6 +258,6 @@ from adaptlab.nli.artifacts import load_trained, merge_adapter, save_trained  # 
 
 __all__ = [
     "METHODS", "PRESETS", "MethodConfig", "ParameterCounts", "build_meta_model", "build_model", "load_base_model",
-    "count_parameters", "fetch_minilm", "fetch_mpnet", "hub_reachable", "load_model_config", "load_tokenizer", "load_trained",
-    "merge_adapter", "parameter_counts", "resolve_model", "save_trained",
+    "count_parameters", "fetch_minilm", "fetch_mpnet", "hub_reachable", "load_model_config", "load_tokenizer",
+    "load_trained", "merge_adapter", "parameter_counts", "resolve_model", "save_trained",
 ]

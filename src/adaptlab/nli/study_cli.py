@@ -29,8 +29,8 @@ def _run_arguments(parser: argparse.ArgumentParser, *, compare: bool = False) ->
 
     parser.add_argument("--config", type=Path, default=None, metavar="FILE",
                         help="YAML file of run settings (keys = these flags with _); flags given override it")
-    parser.add_argument("--model", help=f"hub id, local folder, or preset roberta-large | roberta-base | minilm | mpnet-base "
-                        f"(default: {DEFAULT_MODEL})")
+    parser.add_argument("--model", help="hub id, local folder, or preset roberta-large | roberta-base | minilm | "
+                        f"mpnet-base (default: {DEFAULT_MODEL})")
     if not compare:
         add_method_arguments(parser)
     else:  # the LoRA/partial knobs without --method
