@@ -15,6 +15,7 @@ number too, and why it differs.
 
 from __future__ import annotations
 
+from adaptlab.nli.lora import TARGET_PRESETS
 from adaptlab.nli.methods import MethodConfig, parameter_counts, resolved_top_layers
 from adaptlab.nli.structure import (encoder_layers, head_module_names, module_parameter_count,
                                     modules_above_encoder)
@@ -32,10 +33,11 @@ def params_report(model: str, methods: list[MethodConfig], *, num_labels: int = 
     n_layers = len(encoder_layers(plain)[1])
     rows = []
     for method in methods:
-        counts = parameter_counts(build_meta_model(model, method, num_labels=num_labels))
+        adapted = build_meta_model(model, method, num_labels=num_labels)
+        counts = parameter_counts(adapted)
         row = {
             "method": method.method,
-            "setting": _setting(method, n_layers),
+            "setting": _setting(method, n_layers, adapted),
             "config": method.to_dict(),
             "trainable": counts.trainable,
             "total": counts.total,
@@ -70,7 +72,10 @@ def _trained_head_modules(method: MethodConfig, above: list[str], heads: list[st
     return above + heads
 
 
-def _setting(method: MethodConfig, n_layers: int) -> str:
+def _setting(method: MethodConfig, n_layers: int, adapted) -> str:
+    if method.method == "lora" and method.targets[0] in TARGET_PRESETS:  # name the layers the preset found
+        found = ",".join(sorted(adapted.peft_config["default"].target_modules))
+        return method.describe().replace(f"targets={method.targets[0]}", f"targets={method.targets[0]} ({found})")
     if method.method == "partial":
         return f"top {resolved_top_layers(method, n_layers)} of {n_layers} layers + head"
     return method.describe()
