@@ -184,3 +184,17 @@ def test_bad_lora_options_are_one_line_errors(options, message):
     with pytest.raises(AdaptlabError, match=message) as raised:
         config.validate()
     assert "\n" not in str(raised.value)
+
+
+def test_params_report_names_the_trained_head_modules(tiny_bert_dir):
+    from adaptlab.nli.params import format_params, params_report
+
+    report = params_report(str(tiny_bert_dir), [MethodConfig(rank=2), MethodConfig(rank=2, head="peft")])
+    full_head, peft_head = report["rows"]
+    pooler, classifier = 16 * 16 + 16, 16 * 3 + 3  # conftest.TINY_SHAPE: hidden 16, 4 layers
+    assert report["above_encoder"] == {"bert.pooler": pooler}
+    assert (full_head["trained_head_modules"], full_head["trained_head"]) == (["bert.pooler", "classifier"],
+                                                                              pooler + classifier)
+    assert (peft_head["trained_head_modules"], peft_head["trained_head"]) == (["classifier"], classifier)
+    assert full_head["trainable"] == 4 * 2 * 2 * (16 + 16) + pooler + classifier
+    assert f"+ bert.pooler + classifier {pooler + classifier:,} (everything trained" in format_params(report)
