@@ -71,3 +71,19 @@ def test_learning_curve_marks_the_kept_epoch_and_a_lone_point_is_a_marker(drawn,
     (point,) = point_fig.axes[0].get_lines()
     assert point.get_linestyle() == "None" and point.get_marker() == "o"
     assert [t.get_text() for t in point_fig.axes[0].texts] == ["0.5"]
+
+
+def test_epoch_axes_tick_whole_epochs_only(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from adaptlab.core import plots
+
+    captured = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: captured.setdefault("fig", fig) and path)
+    plots.plot_curves([1, 2, 3], {"train": [0.3, 0.2, 0.1]}, tmp_path / "c.png", title="t", xlabel="epoch",
+                      ylabel="loss")
+    fig = captured["fig"]
+    fig.canvas.draw()
+    ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 3]
+    plt.close(fig)
+    assert ticks and all(float(t).is_integer() for t in ticks)

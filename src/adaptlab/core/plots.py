@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay  # noqa: E402
 
@@ -55,6 +56,8 @@ def plot_curves(
     if chosen_x is not None:
         ax.axvline(chosen_x, color="0.3", linestyle="--", linewidth=1, label=f"{chosen_label} ({xlabel} {chosen_x:g})")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if all(float(v).is_integer() for v in x):  # epochs and steps: no ticks at 1.25 epochs
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend()
     return _save(fig, path)
