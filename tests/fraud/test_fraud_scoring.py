@@ -167,3 +167,47 @@ def test_score_writes_no_temp_file_when_the_write_fails(saved_model, tmp_path, c
     assert main(["fraud", "score", str(saved_model), str(saved_model / "rows.csv"), "--output", str(out)]) == 2
     assert "cannot write the scores" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def _copy_run(run_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    return copy
+
+
+def test_rows_that_overflow_after_standardising_are_refused_by_position(model_run, tmp_path, capsys):
+    run_dir, frame = model_run
+    rows = frame.head(6).copy()
+    rows.loc[rows.index[[1, 4]], "Amount"] = 1e41  # finite in the file, beyond float32 once standardised
+    rows.to_csv(tmp_path / "huge.csv", index=False)
+    out = tmp_path / "scores.csv"
+    assert main(["fraud", "score", str(run_dir), str(tmp_path / "huge.csv"), "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "2 row(s) cannot be scored" in err and "rows 1, 4" in err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["huge.csv"]
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0])
+def test_a_saved_scaler_with_a_non_positive_scale_is_refused(model_run, tmp_path, scale, capsys):
+    run = _copy_run(model_run[0], tmp_path)
+    scaler_path = run / "model" / "scaler.json"
+    scaler = json.loads(scaler_path.read_text())
+    scaler["scale"][3] = scale
+    scaler_path.write_text(json.dumps(scaler))
+    model_run[1].head(3).to_csv(tmp_path / "rows.csv", index=False)
+    assert main(["fraud", "score", str(run), str(tmp_path / "rows.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "scale must be positive" in err and len(err.strip().splitlines()) == 1
+
+
+def test_training_refuses_a_feature_whose_spread_overflows(make_frame):
+    from adaptlab.errors import AdaptlabError
+    from adaptlab.fraud.model import Standardizer
+
+    X = make_frame(50, 5, seed=1)[FEATURES].to_numpy()
+    X[:25, FEATURES.index("V7")] = 1e300
+    X[25:, FEATURES.index("V7")] = -1e300  # the variance (1e600) overflows float64
+    with pytest.raises(AdaptlabError, match="cannot standardise feature V7"):
+        Standardizer().fit(X)
+    fitted = Standardizer().fit(make_frame(50, 5, seed=1)[FEATURES].to_numpy())
+    assert np.isfinite(fitted.mean_).all() and (fitted.scale_ > 0).all()

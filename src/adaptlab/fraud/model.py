@@ -48,18 +48,38 @@ class MLP(nn.Module):
         return self.net(x).squeeze(-1)
 
 
+def _feature_names(columns: np.ndarray, n_columns: int) -> str:
+    from adaptlab.fraud.data import FEATURES
+
+    names = [FEATURES[i] if n_columns == len(FEATURES) else f"column {i}" for i in columns]
+    return ("feature " if len(names) == 1 else "features ") + ", ".join(names)
+
+
 class Standardizer:
     """Per-feature ``(x - mean_) / scale_``; ``fit`` sees the training rows only (no information leak)."""
 
     def fit(self, X: np.ndarray) -> "Standardizer":
         X = np.asarray(X, dtype=np.float64)
-        self.mean_ = X.mean(axis=0)
-        std = X.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.mean_ = X.mean(axis=0)
+            std = X.std(axis=0)
+        # Values near the float64 limit overflow the mean or the variance: saving inf would silently turn the
+        # feature into NaN for every row later, so refuse here, naming the feature.
+        broken = np.flatnonzero(~(np.isfinite(self.mean_) & np.isfinite(std)))
+        if broken.size:
+            raise AdaptlabError(f"cannot standardise {_feature_names(broken, X.shape[1])}: its values are too "
+                                "large (their mean or spread overflows 64-bit floats); check the data")
         self.scale_ = np.where(std > 0, std, 1.0)  # a constant feature stays constant instead of dividing by 0
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return ((np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_).astype(np.float32)
+        with np.errstate(over="ignore"):  # overflow to inf is reported by unscorable_rows, not warned about
+            return ((np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_).astype(np.float32)
+
+    def unscorable_rows(self, X: np.ndarray) -> np.ndarray:
+        """Positions of rows whose standardised features are not finite 32-bit floats (the model's input):
+        a row the model cannot score, which must never be reported as "not fraud"."""
+        return np.flatnonzero(~np.isfinite(self.transform(X)).all(axis=1))
 
     def to_dict(self) -> dict:
         return {"mean": self.mean_.tolist(), "scale": self.scale_.tolist()}
@@ -263,6 +283,9 @@ def load_model(folder: Path) -> tuple[MLP, Standardizer, dict]:
             raise AdaptlabError(f"{folder}: cannot load the saved model: {SCALER_FILE} {key} must be "
                                 f"{len(FEATURES)} finite numbers (one per feature)")
         scaler_values[key] = values
+    if not all(value > 0 for value in scaler_values["scale"]):
+        raise AdaptlabError(f"{folder}: cannot load the saved model: {SCALER_FILE} scale must be positive for "
+                            "every feature (a zero scale divides by zero)")
     scaler = Standardizer.from_dict(scaler_values)
     model = MLP(len(FEATURES), hidden, float(meta["dropout"]))
     model.load_state_dict(_read_weights(paths[0], model, hidden))
