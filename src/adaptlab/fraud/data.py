@@ -208,6 +208,13 @@ def _say(message: str) -> None:
 def _check_cache(target: Path) -> Path:
     if not target.is_file():
         raise AdaptlabError("not cached yet")
+    # The provenance note vouches for this exact parquet (its own sha256): a file changed or replaced after
+    # caching would otherwise be reported under the published file's sha256. A mismatch refetches.
+    expected = _read_provenance(target).get("parquet_sha256")
+    if expected is None:
+        raise AdaptlabError("the cached file has no recorded sha256 (cached by an older version); refetching")
+    if sha256_file(target) != expected:
+        raise AdaptlabError("the cached file changed since it was cached (sha256 differs); refetching")
     load_creditcard(target)  # a damaged cache fails here and the next source is tried
     return target
 
@@ -240,15 +247,15 @@ def _ensure_dir(path: Path) -> Path:
 def _write_cache(frame: pd.DataFrame, target: Path, *, source: str, sha256: str, quiet: bool) -> Path:
     """Parquet (columnar: ~10x faster to load than the CSV) plus a provenance note, each written atomically.
 
-    The note goes first: a crash between the two leaves the old parquet under a note naming the new
-    source, which the next fetch re-checks (the parquet is schema-validated on every use), rather than a
-    new parquet silently described by the old note.
+    The note (with the new parquet's own sha256) goes first: a crash between the two leaves the old parquet
+    under a note whose hash it does not match, so the next fetch refetches, rather than a new parquet silently
+    described by the old note.
     """
     _ensure_dir(target.parent)
-    provenance = {"source": source, "sha256": sha256, "rows": int(len(frame))}
-    atomic_write_text(target.with_suffix(".source.json"), json.dumps(provenance, indent=2) + "\n")
     with atomic_path(target) as tmp:
         frame.to_parquet(tmp, index=False)
+        provenance = {"source": source, "sha256": sha256, "rows": int(len(frame)), "parquet_sha256": sha256_file(tmp)}
+        atomic_write_text(target.with_suffix(".source.json"), json.dumps(provenance, indent=2) + "\n")
     if not quiet:
         print(f"cached {len(frame):,} rows from {source} at {target}", flush=True)
     return target
