@@ -154,7 +154,7 @@ def test_length_grouped_batches_cover_each_row_once_and_shard_disjointly():
 
 def test_bad_inputs_give_one_line_errors():
     model, tokenizer = toy.tiny_bert()
-    good = toy.toy_pairs(8)
+    good = toy.toy_pairs(12)
     with pytest.raises(AdaptlabError, match="lacks column"):
         train(model, tokenizer, good.drop(columns="hypothesis"), {}, TrainConfig(quiet=True))
     with pytest.raises(AdaptlabError, match="labels outside 0..2"):

@@ -21,6 +21,11 @@ REQUIRED_COLUMNS = ("premise", "hypothesis", "label")
 MEGABATCH_FACTOR = 50
 
 
+# Below this, "training" is a handful of optimizer steps on a few sentences: a data mistake (a wrong file, a
+# held-out split that took almost everything), never an experiment. Stated in the error.
+MIN_TRAIN_PAIRS = 10
+
+
 def check_pairs(df: pd.DataFrame, what: str, num_labels: int) -> None:
     """One-line errors for a frame the loop cannot train or evaluate on."""
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
@@ -31,6 +36,22 @@ def check_pairs(df: pd.DataFrame, what: str, num_labels: int) -> None:
     labels = pd.to_numeric(df["label"], errors="coerce")
     if labels.isna().any() or not labels.between(0, num_labels - 1).all():
         raise AdaptlabError(f"{what} has labels outside 0..{num_labels - 1}")
+    empty = np.flatnonzero([not str(p).strip() or not str(h).strip() for p, h in zip(df["premise"], df["hypothesis"])])
+    if empty.size:
+        shown = ", ".join(map(str, empty[:5])) + (", ..." if empty.size > 5 else "")
+        raise AdaptlabError(f"{what}: {empty.size:,} pair(s) have an empty premise or hypothesis (rows {shown}, "
+                            "0-based); every pair needs both texts")
+
+
+def check_training_pairs(df: pd.DataFrame, num_labels: int) -> None:
+    """:func:`check_pairs`, plus what training needs: at least :data:`MIN_TRAIN_PAIRS` pairs and two labels."""
+    check_pairs(df, "training data", num_labels)
+    if len(df) < MIN_TRAIN_PAIRS:
+        raise AdaptlabError(f"training data has {len(df)} pair(s); training needs at least {MIN_TRAIN_PAIRS} "
+                            "(after the held-out split)")
+    if df["label"].nunique() < 2:
+        raise AdaptlabError(f"training data has a single label ({int(df['label'].iloc[0])}): a classifier needs "
+                            "examples of at least two")
 
 
 def encode_pairs(tokenizer, df: pd.DataFrame, max_length: int) -> list[dict]:

@@ -358,9 +358,10 @@ def check_training_settings(settings) -> None:
     for name in ("max_length", "batch_size", "grad_accum"):
         if not is_positive_int(getattr(settings, name)):
             raise AdaptlabError(f"{name} must be at least 1, got {getattr(settings, name)!r}")
-    if (settings.lr is not None and not (is_number(settings.lr) and settings.lr > 0)) or \
-            not (is_number(settings.epochs) and settings.epochs > 0):
-        raise AdaptlabError("lr and epochs must be positive")
+    for name in ("lr", "epochs"):
+        value = getattr(settings, name)
+        if (value is not None or name == "epochs") and not (is_number(value) and value > 0):
+            raise AdaptlabError(f"{name} must be a finite positive number, got {value!r}")
     if settings.max_steps is not None and not is_positive_int(settings.max_steps):
         raise AdaptlabError(f"max_steps must be at least 1, got {settings.max_steps!r}")
     if not (is_number(settings.warmup_ratio) and 0 <= settings.warmup_ratio < 1):

@@ -25,7 +25,7 @@ from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmu
 
 from adaptlab.core.system import peak_rss_bytes
 from adaptlab.errors import AdaptlabError
-from adaptlab.nli.batches import check_pairs, encode_pairs, fingerprint, length_grouped_batches, shard
+from adaptlab.nli.batches import check_pairs, check_training_pairs, encode_pairs, fingerprint, length_grouped_batches, shard
 from adaptlab.nli.checkpoints import find_checkpoint, load_checkpoint, read_trainer_state, save_checkpoint
 from adaptlab.nli.config import NLIRunConfig, check_training_settings
 from adaptlab.nli.defaults import default_lr
@@ -100,7 +100,7 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_dfs: dict[str, pd.DataF
 
     # ---- data: tokenize once; batch order is a function of (seed, epoch) ----
     num_labels = model.config.num_labels
-    check_pairs(train_df, "training data", num_labels)
+    check_training_pairs(train_df, num_labels)
     for name, df in eval_dfs.items():
         check_pairs(df, f"eval split {name!r}", num_labels)
     train_features = encode_pairs(tokenizer, train_df, config.max_length)
