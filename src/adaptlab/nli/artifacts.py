@@ -31,7 +31,7 @@ from adaptlab.core.atomic import atomic_folder
 from adaptlab.core.runs import check_output_root
 from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.nli.methods import MethodConfig, is_lora, quiet_peft
-from adaptlab.nli.models import load_base_model
+from adaptlab.nli.models import check_safetensors, load_base_model
 
 META_FILE = "adaptlab_model.json"
 MODEL_FOLDER = "model"  # where a train run folder keeps its saved model
@@ -112,6 +112,7 @@ def load_trained(path: Path):
     if not path.is_dir():
         raise AdaptlabError(f"no saved model at {path}")
     meta = read_meta(path)
+    check_safetensors(path)
     if (path / "adapter_config.json").is_file():
         model = _load_lora(path, meta)
     elif (path / "config.json").is_file():
@@ -121,11 +122,25 @@ def load_trained(path: Path):
             raise AdaptlabError(f"cannot load the model in {path}: {first_line(exc)}") from None
     else:
         raise AdaptlabError(f"{path} holds neither a PEFT adapter (adapter_config.json) nor a model (config.json)")
+    _check_label_names(path, meta, model.config.num_labels)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
         raise AdaptlabError(f"cannot load the tokenizer saved in {path}: {first_line(exc)}") from None
     return model.eval(), tokenizer
+
+
+def _check_label_names(path: Path, meta: dict, num_labels: int | None) -> None:
+    """The saved label names must agree with each other and with the head's output count (``None``: not known
+    yet): a mismatch would mislabel every prediction."""
+    for key in ("labels", "id2label", "label2id"):
+        names = meta.get(key)
+        if names is None:
+            continue
+        count = len(names) if isinstance(names, (list, dict)) else None
+        if count is None or (num_labels is not None and count != num_labels):
+            raise AdaptlabError(f"{path}/{META_FILE}: {key} names {count if count is not None else names!r} "
+                                f"label(s) but the model's head has {num_labels} outputs")
 
 
 def _load_lora(path: Path, meta: dict) -> nn.Module:
@@ -142,9 +157,15 @@ def _load_lora(path: Path, meta: dict) -> nn.Module:
         raise AdaptlabError(f"{path}/adapter_config.json names no base model (base_model_name_or_path)")
     # The base checkpoint has no trained head: transformers would report it "newly initialized", but the adapter
     # restores it. Its report stays quiet, and only weights the adapter does not restore are named below.
+    _check_label_names(path, meta, len(meta["labels"]) if isinstance(meta.get("labels"), list) else None)
     base, _ = load_base_model(spec, labels=meta.get("labels"), report_missing=False)
-    with quiet_peft():
-        model = PeftModel.from_pretrained(base, str(path))
+    try:
+        with quiet_peft():
+            model = PeftModel.from_pretrained(base, str(path))
+    except RuntimeError as exc:  # torch's state-dict mismatch: its useful line is not the first
+        detail = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), first_line(exc))
+        raise AdaptlabError(f"{path}: the saved adapter does not fit the base built from {META_FILE} ({detail}); "
+                            "its label names may disagree with the saved head") from None
     unrestored = sorted(set(base.adaptlab_missing_keys) - _adapter_modules_keys(path))
     if unrestored:
         print(f"warning: {len(unrestored)} weights of the base model {spec} are neither in its checkpoint nor in "

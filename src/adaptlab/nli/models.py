@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
@@ -194,6 +195,20 @@ def _fit_tokenizer(tokenizer, config) -> None:
         tokenizer.model_input_names = [n for n in tokenizer.model_input_names if n != "token_type_ids"]
 
 
+def check_safetensors(folder: Path) -> None:
+    """One-line error unless every ``*.safetensors`` file in ``folder`` has a readable header and tensor table
+    (a truncated or corrupt file otherwise surfaces as a Rust deserialisation traceback deep in a library)."""
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            with safe_open(str(file), "pt") as weights:
+                for key in weights.keys():
+                    weights.get_slice(key)  # checks the tensor's byte range lies inside the file
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own Rust error types
+            raise AdaptlabError(f"{file} is not a readable safetensors file ({first_line(exc)}); "
+                                "it may be truncated or corrupt") from None
+
+
+
 def load_base_model(model: str, *, num_labels: int = 3, random_init: bool = False, labels: list[str] | None = None,
                     report_missing: bool = True) -> tuple[nn.Module, tuple[str, ...]]:
     """The un-adapted sequence classifier and the base-model modules its checkpoint lacked (they must train).
@@ -213,6 +228,8 @@ def load_base_model(model: str, *, num_labels: int = 3, random_init: bool = Fals
     else:
         if Path(source).is_file():
             raise AdaptlabError(f"{source} is a bare config (no weights); pass random_init=True to build it")
+        if Path(source).is_dir():
+            check_safetensors(Path(source))
         with _transformers_report(report_missing):
             module, info = _from_hub_or_local(
                 AutoModelForSequenceClassification.from_pretrained, source, "weights", config=config,
