@@ -70,3 +70,20 @@ def test_flag_overrides_are_checked_too():
     with pytest.raises(AdaptlabError, match="config key steps: expected an integer, got 'x'"):
         load_config(_Typed, None, {"steps": "x"})
     assert load_config(_Typed, None, {"lr": "5e-4"}).lr == 5e-4
+
+
+def test_a_config_file_that_is_not_text_is_one_line(tmp_path):
+    from dataclasses import dataclass
+
+    from adaptlab.core.config import load_config
+    from adaptlab.errors import AdaptlabError
+
+    @dataclass
+    class Small:
+        lr: float = 1.0
+
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"lr: 1\n\xf0\x28\x8c\x28\x00\xff")
+    with pytest.raises(AdaptlabError, match="is not UTF-8 text") as info:
+        load_config(Small, binary)
+    assert "\n" not in str(info.value)

@@ -56,7 +56,13 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise AdaptlabError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise AdaptlabError(f"config file {path} is not UTF-8 text (a YAML file of settings is expected)") from None
+    except OSError as exc:
+        raise AdaptlabError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise AdaptlabError(f"config file {path} is not valid YAML: {first_line(exc)}") from None
     if not isinstance(data, dict):
