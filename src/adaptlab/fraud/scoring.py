@@ -10,7 +10,7 @@ import pandas as pd
 
 from adaptlab.core.atomic import atomic_path
 from adaptlab.errors import AdaptlabError
-from adaptlab.fraud.model import META_FILE, load_model, predict_proba
+from adaptlab.fraud.model import META_FILE, load_model, predict_proba_standardised, unscorable_rows
 
 
 SCORE_COLUMNS = ("row", "probability", "flag")
@@ -49,13 +49,13 @@ def score_file(run_dir: Path, data: Path, out: Path | None = None) -> pd.DataFra
         raise AdaptlabError(f"{data}: column(s) {', '.join(clashing)} would clash with the output columns "
                             f"{', '.join(SCORE_COLUMNS)}; rename them")
     frame = validate_schema(raw[[c for c in raw.columns if str(c) in COLUMNS]], str(data), label_required=False)
-    features = frame[meta["features"]].to_numpy()
-    unscorable = scaler.unscorable_rows(features)
+    standardised = scaler.transform(frame[meta["features"]].to_numpy())  # once: checked, then scored
+    unscorable = unscorable_rows(standardised)
     if unscorable.size:
         shown = ", ".join(map(str, unscorable[:10])) + (", ..." if unscorable.size > 10 else "")
         raise AdaptlabError(f"{data}: {unscorable.size:,} row(s) cannot be scored: their features are too large "
                             f"for the model after standardising (rows {shown}, 0-based); nothing was written")
-    probability = predict_proba(model, scaler, features)
+    probability = predict_proba_standardised(model, standardised)
     result = raw.reset_index(drop=True)
     result.insert(0, "row", np.arange(len(result)))
     result["probability"] = probability
