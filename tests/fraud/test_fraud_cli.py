@@ -89,7 +89,9 @@ def test_score_round_trip_reproduces_the_test_metrics(run_dir, metrics, real_sli
     frame = load_creditcard(real_slice_csv)
     assert list(scores.columns) == ["row", *frame.columns, "probability", "flag"] and len(scores) == len(frame)
     assert scores["row"].tolist() == list(range(len(frame)))
-    pd.testing.assert_frame_equal(scores[list(frame.columns)], pd.read_csv(real_slice_csv))  # input kept as is
+    # input kept as is (values exact; a float 1.0 is written "1", so a dtype may read back as int)
+    pd.testing.assert_frame_equal(scores[list(frame.columns)], pd.read_csv(real_slice_csv), check_dtype=False,
+                                  check_exact=True)
     test_rows = split_indices(frame, "stratified", seed=42).test
     y, p = frame[LABEL].to_numpy()[test_rows], scores["probability"].to_numpy()[test_rows]
     threshold = json.loads((run_dir / "model" / "model.json").read_text())["threshold"]

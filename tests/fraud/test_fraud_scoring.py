@@ -45,7 +45,9 @@ def test_every_input_column_is_kept_in_order_with_row_numbers_from_0(model_run, 
     scores = pd.read_csv(tmp_path / "extended-scores.csv")
     assert list(scores.columns) == ["row", *extended.columns, "probability", "flag"]
     assert scores["row"].tolist() == list(range(25)) == pd.read_csv(tmp_path / "extended.csv").index.tolist()
-    pd.testing.assert_frame_equal(scores[list(extended.columns)], pd.read_csv(tmp_path / "extended.csv"))
+    # values exactly as in the file (pyarrow writes a float 1.0 as "1", so a dtype may read back as int)
+    pd.testing.assert_frame_equal(scores[list(extended.columns)], pd.read_csv(tmp_path / "extended.csv"),
+                                  check_dtype=False, check_exact=True)
     assert scores[LABEL].tolist() == frame[LABEL].head(25).tolist()
     # the probabilities are the model's, independent of the extra columns
     model, scaler, meta = load_model(run_dir / "model")
@@ -158,11 +160,15 @@ def test_score_out_to_a_folder_is_refused_without_leftovers(saved_model, tmp_pat
 
 
 def test_score_writes_no_temp_file_when_the_write_fails(saved_model, tmp_path, capsys, monkeypatch):
-    def full_disk(self, *args, **kwargs):
-        Path(args[0]).write_text("row,prob")  # half a file, then the disk is full
+    import adaptlab.fraud.scoring as scoring
+
+    real_csv_bytes = scoring._csv_bytes
+
+    def full_disk(frame, header):
+        real_csv_bytes(frame, header)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk)
+    monkeypatch.setattr(scoring, "_csv_bytes", full_disk)
     out = tmp_path / "scores.csv"
     assert main(["fraud", "score", str(saved_model), str(saved_model / "rows.csv"), "--output", str(out)]) == 2
     assert "cannot write the scores" in capsys.readouterr().err
@@ -211,3 +217,55 @@ def test_training_refuses_a_feature_whose_spread_overflows(make_frame):
         Standardizer().fit(X)
     fitted = Standardizer().fit(make_frame(50, 5, seed=1)[FEATURES].to_numpy())
     assert np.isfinite(fitted.mean_).all() and (fitted.scale_ > 0).all()
+
+
+# ---------------------------------------------------------------------------------------------- streaming
+def test_chunked_scores_equal_whole_file_scores_csv_and_parquet(model_run, tmp_path):
+    """Chunk boundaries (7 rows per chunk over 25 rows) change nothing: rows numbered across chunks, same
+    probabilities as one in-memory pass, and a parquet output holds the same table as the CSV one."""
+    from adaptlab.fraud.scoring import score_file
+
+    run_dir, frame = model_run
+    rows = frame.head(25).copy()
+    rows.insert(0, "transaction_id", [f"tx-{i:03d}" for i in range(25)])
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    rows.to_parquet(tmp_path / "rows.parquet")
+    whole = score_file(run_dir, tmp_path / "rows.csv", tmp_path / "whole.csv")
+    chunked = score_file(run_dir, tmp_path / "rows.parquet", tmp_path / "chunked.parquet", chunk_rows=7)
+    assert (whole.rows, chunked.rows) == (25, 25) and whole.flagged == chunked.flagged
+    expected, got = pd.read_csv(tmp_path / "whole.csv"), pd.read_parquet(tmp_path / "chunked.parquet")
+    assert got["row"].tolist() == list(range(25))
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    model, scaler, meta = load_model(run_dir / "model")
+    direct = predict_proba(model, scaler, rows[FEATURES].to_numpy())
+    np.testing.assert_allclose(got["probability"], direct, rtol=1e-6)  # float32 matmuls differ by batch size
+    assert int(got["flag"].sum()) == whole.flagged == int((direct >= meta["threshold"]).sum())
+
+
+def test_an_error_in_a_late_chunk_names_the_file_row_and_leaves_no_output(model_run, tmp_path, capsys):
+    from adaptlab.fraud.scoring import score_file
+
+    run_dir, frame = model_run
+    rows = frame.head(30).copy()
+    rows.loc[rows.index[22], "V3"] = np.inf  # in the fourth chunk of 7
+    rows.loc[rows.index[27], "Amount"] = 1e41
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    with pytest.raises(Exception) as caught:
+        score_file(run_dir, tmp_path / "rows.csv", tmp_path / "out.csv", chunk_rows=7)
+    assert "column V3, row 23: value is not finite" in str(caught.value)  # 1-based data row, as for one chunk
+    rows.loc[rows.index[22], "V3"] = 0.0
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    with pytest.raises(Exception) as caught:
+        score_file(run_dir, tmp_path / "rows.csv", tmp_path / "out.csv", chunk_rows=7)
+    assert "1 row(s) cannot be scored" in str(caught.value) and "rows 27, 0-based" in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
+
+
+def test_an_empty_parquet_file_is_a_one_line_error_without_output(model_run, tmp_path, capsys):
+    run_dir, frame = model_run
+    frame.head(0).to_parquet(tmp_path / "empty.parquet")
+    out = tmp_path / "scores.parquet"
+    assert main(["fraud", "score", str(run_dir), str(tmp_path / "empty.parquet"), "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("has no rows") and "\n" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.parquet"]

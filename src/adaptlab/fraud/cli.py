@@ -63,11 +63,13 @@ def register(subparsers) -> None:
                                        "(probability >= the run's validation threshold). FILE is CSV or parquet "
                                        "with the 30 feature columns Time, V1..V28, Amount; every column of FILE "
                                        "(Class, an ID...) is kept in the output, after `row` (0-based, the "
-                                       "file's own row order).")
+                                       "file's own row order). The file is streamed in chunks of 200,000 rows, "
+                                       "so memory stays bounded whatever its size.")
     score.add_argument("run_dir", type=Path, metavar="RUN", help="a run folder written by `adaptlab fraud run`")
     score.add_argument("file", type=Path, metavar="FILE", help="transactions to score (CSV or parquet)")
     score.add_argument("--output", type=Path, default=None, metavar="FILE",
-                       help="write the scores to this CSV (atomically) instead of stdout")
+                       help="write the scores to this file instead of stdout: parquet for a .parquet/.pq "
+                       "name, else CSV; it appears only once every row is scored")
     score.add_argument("--out", dest="output", type=Path, help=argparse.SUPPRESS)
     score.add_argument("--quiet", action="store_true", help="no summary line")
     score.set_defaults(handler=_score)
@@ -164,9 +166,7 @@ def _score(args: argparse.Namespace) -> int:
     warning = saved_model_warning(args.run_dir)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
-    result = score_file(args.run_dir, args.file, args.output)
-    if args.output is None:
-        result.to_csv(sys.stdout, index=False)
-    elif not args.quiet:
-        print(f"wrote {len(result):,} scores ({int(result['flag'].sum()):,} flagged) to {args.output}")
+    summary = score_file(args.run_dir, args.file, args.output)
+    if args.output is not None and not args.quiet:
+        print(f"wrote {summary.rows:,} scores ({summary.flagged:,} flagged) to {args.output}")
     return 0

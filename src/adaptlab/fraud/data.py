@@ -144,10 +144,12 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
-def validate_schema(frame: pd.DataFrame, what: str = "data", label_required: bool = True) -> pd.DataFrame:
+def validate_schema(frame: pd.DataFrame, what: str = "data", label_required: bool = True,
+                    first_row: int = 1) -> pd.DataFrame:
     """Check the ULB schema and return float64 features + int64 ``Class`` in canonical order.
 
-    Rows in messages are counted from 1 over data rows (the CSV header is not a row). With
+    Rows in messages are counted from 1 over data rows (the CSV header is not a row); ``first_row`` is the
+    number of the frame's first row when it is a chunk of a larger file. With
     ``label_required=False`` (scoring new transactions) ``Class`` may be absent; if present it is checked.
     """
     expected = COLUMNS if label_required or LABEL in frame.columns else FEATURES
@@ -163,19 +165,20 @@ def validate_schema(frame: pd.DataFrame, what: str = "data", label_required: boo
     frame = frame[expected]
     values = np.empty((len(frame), len(expected)), dtype=np.float64)
     for j, column in enumerate(expected):
-        values[:, j] = _numeric_column(frame[column], column, what)
+        values[:, j] = _numeric_column(frame[column], column, what, first_row)
     bad = ~np.isfinite(values)
     if bad.any():
         row, j = np.unravel_index(int(np.argmax(bad)), bad.shape)  # first bad cell in row-major order
         kind = "missing" if np.isnan(values[row, j]) else "not finite"
-        raise AdaptlabError(f"{what}: column {expected[j]}, row {row + 1}: value is {kind} ({values[row, j]})")
+        raise AdaptlabError(f"{what}: column {expected[j]}, row {row + first_row}: value is {kind} "
+                            f"({values[row, j]})")
     result = pd.DataFrame(values[:, : len(FEATURES)], columns=FEATURES)
     if LABEL in expected:
         labels = values[:, -1]
         wrong = (labels != 0) & (labels != 1)
         if wrong.any():
             row = int(np.argmax(wrong))
-            raise AdaptlabError(f"{what}: column Class, row {row + 1}: value {labels[row]:g} is not 0 or 1")
+            raise AdaptlabError(f"{what}: column Class, row {row + first_row}: value {labels[row]:g} is not 0 or 1")
         for cls, name in ((0, "normal (Class 0)"), (1, "fraud (Class 1)")):
             if label_required and not (labels == cls).any():  # to score, one class is fine
                 raise AdaptlabError(f"{what}: no {name} rows; the data needs at least one row of each class")
@@ -183,9 +186,9 @@ def validate_schema(frame: pd.DataFrame, what: str = "data", label_required: boo
     return result
 
 
-def _numeric_column(series: pd.Series, column: str, what: str) -> np.ndarray:
+def _numeric_column(series: pd.Series, column: str, what: str, first_row: int = 1) -> np.ndarray:
     if pd.api.types.is_bool_dtype(series):
-        raise AdaptlabError(f"{what}: column {column}, row 1: values are true/false, not numbers")
+        raise AdaptlabError(f"{what}: column {column}, row {first_row}: values are true/false, not numbers")
     if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
         # pandas would turn these into nanosecond ticks since 1970, silently 1e9x off the ULB Time
         # (seconds since the first transaction)
@@ -196,7 +199,8 @@ def _numeric_column(series: pd.Series, column: str, what: str) -> np.ndarray:
         not_numeric = coerced.isna().to_numpy() & series.notna().to_numpy()
         if not_numeric.any():
             row = int(np.argmax(not_numeric))
-            raise AdaptlabError(f"{what}: column {column}, row {row + 1}: value {series.iloc[row]!r} is not a number")
+            raise AdaptlabError(f"{what}: column {column}, row {row + first_row}: value {series.iloc[row]!r} "
+                                "is not a number")
         series = coerced
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
