@@ -78,11 +78,18 @@ class AdapterRegistry:
     @classmethod
     def from_base(cls, base_spec: str, device: str = "cpu", *, max_length: int = DEFAULT_MAX_LENGTH,
                   batch_size: int = DEFAULT_BATCH_SIZE) -> AdapterRegistry:
-        """An empty registry over ``base_spec`` (a preset such as ``minilm``, a model folder or a hub id)."""
+        """An empty registry over ``base_spec`` (a preset such as ``minilm``, a model folder or a hub id).
+
+        ``max_length``: tokens per item (a pair's two texts together, truncated longest first), at most the
+        tokenizer's ``model_max_length``. ``batch_size``: items per forward pass.
+        """
         if not (isinstance(max_length, int) and max_length >= 1 and isinstance(batch_size, int) and batch_size >= 1):
             raise AdaptlabError(f"max_length and batch_size must be positive integers, got {max_length!r}, "
                                 f"{batch_size!r}")
         tokenizer = load_tokenizer(base_spec)
+        # never past what the model's position table holds (the tokenizer knows it; huge values mean "unset")
+        if isinstance(tokenizer.model_max_length, int) and tokenizer.model_max_length < 1_000_000:
+            max_length = min(max_length, tokenizer.model_max_length)
         base, random_modules = load_base_model(base_spec, report_missing=False)
         base.eval().requires_grad_(False).to(device)
         # modules the checkpoint lacks are random at every load (every adapter saves its own): not part of the base
