@@ -27,7 +27,8 @@ TASKS = {
 }
 
 
-def make_adapter(base: Path, out: Path, labels: list[str], kind: str, seed: int, **settings) -> Path:
+def make_adapter(base: Path, out: Path, labels: list[str], kind: str, seed: int, scale: float = 0.5,
+                 **settings) -> Path:
     """A saved LoRA adapter on ``base`` with seeded random LoRA + head weights and the given labels/input kind."""
     from adaptlab.nli.artifacts import META_FILE, save_trained
     from adaptlab.nli.methods import MethodConfig
@@ -41,7 +42,7 @@ def make_adapter(base: Path, out: Path, labels: list[str], kind: str, seed: int,
     with torch.no_grad():
         for name, param in model.named_parameters():
             if param.requires_grad:
-                param.normal_(0.0, 0.5)
+                param.normal_(0.0, scale)
     save_trained(model, tokenizer, out, method)
     meta = json.loads((out / META_FILE).read_text())
     meta["task"] = {"name": out.name, "input": kind, "text_fields": ["text"] if kind == "single" else
