@@ -1,8 +1,8 @@
 """The ``adaptlab`` command: parses flags and calls study functions a Python user could call too.
 
-Sub-commands: ``data`` (fetch and cache datasets/models), ``fraud`` (rare-event study) and ``nli``
-(LoRA vs full vs partial fine-tuning). Each study registers its own sub-commands in its ``cli.py``;
-heavy imports (torch, transformers) happen inside handlers so ``--help`` stays fast.
+Sub-commands: ``data`` (fetch and cache datasets/models), ``fraud`` (rare-event study), ``nli``
+(LoRA vs full vs partial fine-tuning) and ``adapters`` (many task adapters on one base). Each registers its own
+sub-commands in its ``cli.py``; heavy imports (torch, transformers) happen inside handlers so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def _register_data(subparsers) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from adaptlab.adapters.cli import register as register_adapters
     from adaptlab.fraud.cli import register as register_fraud
     from adaptlab.nli.cli import register as register_nli
 
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_data(subparsers)
     register_fraud(subparsers)
     register_nli(subparsers)
+    register_adapters(subparsers)
     return parser
 
 

@@ -30,6 +30,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from adaptlab.core.atomic import atomic_folder
 from adaptlab.core.runs import check_output_root
 from adaptlab.errors import AdaptlabError, first_line
+from adaptlab.nli.fingerprint import base_fingerprint
 from adaptlab.nli.methods import MethodConfig, is_lora, quiet_peft
 from adaptlab.nli.models import check_safetensors, load_base_model
 
@@ -67,6 +68,8 @@ def save_trained(model: nn.Module, tokenizer, out_dir: Path, method: MethodConfi
         "base_model": getattr(base, "adaptlab_model_spec", None) or base.config._name_or_path,
         "random_init": bool(getattr(base, "adaptlab_random_init", False)),
     }
+    if is_lora(model):  # lets a registry refuse this adapter on a base with other weights
+        meta["base_sha256"] = base_fingerprint(model)
     with _staging(out_dir) as staging:
         if is_lora(model):
             # adapter + head. The vocabulary is never resized here, so PEFT need not save whole embedding

@@ -20,7 +20,6 @@ when every process has written its part, so a ``step-*`` folder is always comple
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import shutil
@@ -34,6 +33,7 @@ from safetensors.torch import load_file, save_file
 from adaptlab.core.atomic import atomic_path, atomic_write_text
 from adaptlab.core.checks import is_int, is_number
 from adaptlab.errors import AdaptlabError, first_line
+from adaptlab.nli.fingerprint import tensors_sha256
 
 FORMAT = "adaptlab-checkpoint"
 VERSION = 1
@@ -104,12 +104,7 @@ def _trainable(model) -> dict[str, torch.nn.Parameter]:
 
 def frozen_fingerprint(model) -> str:
     """sha256 of every frozen parameter (name, dtype, shape, bytes): what the checkpoint does not store."""
-    digest = hashlib.sha256()
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            digest.update(f"{name}|{p.dtype}|{tuple(p.shape)}|".encode())
-            digest.update(p.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().data)
-    return digest.hexdigest()
+    return tensors_sha256((name, p) for name, p in model.named_parameters() if not p.requires_grad)
 
 
 def _optimizer_state(optimizer) -> tuple[dict[str, torch.Tensor], dict]:

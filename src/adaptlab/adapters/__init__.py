@@ -1,0 +1,1 @@
+"""Many task adapters on one frozen base model: :class:`~adaptlab.adapters.registry.AdapterRegistry`."""
