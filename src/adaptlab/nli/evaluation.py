@@ -66,7 +66,9 @@ def evaluate_splits(evals: dict[str, pd.DataFrame], probabilities: dict[str, np.
 
 def predictions_frame(frame: pd.DataFrame, probabilities: np.ndarray, labels: list[str]) -> pd.DataFrame:
     """The examples with true label, predicted label and one probability column per class."""
-    out = frame[[c for c in ("pair_id", "genre", "premise", "hypothesis", "text") if c in frame.columns]].copy()
+    # ids and genres only where the data has them (most tasks have neither)
+    out = frame[[c for c in ("pair_id", "genre", "premise", "hypothesis", "text") if c in frame.columns
+                 and (c not in ("pair_id", "genre") or frame[c].notna().any())]].copy()
     if "label" in frame.columns:
         out["label"] = [labels[i] for i in frame["label"]]
     out["predicted"] = [labels[i] for i in probabilities.argmax(1)]
