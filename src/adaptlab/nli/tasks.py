@@ -31,9 +31,8 @@ table names its texts ``premise`` + ``hypothesis`` (pair) or ``text`` (single): 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-
-import pandas as pd
 
 from adaptlab.errors import AdaptlabError
 
@@ -128,10 +127,6 @@ def get_task(name: str | None) -> TaskSpec:
     return TASKS[key]
 
 
-def task_names() -> list[str]:
-    return list(TASKS)
-
-
 def saved_task(meta: dict, labels: list[str]) -> TaskSpec:
     """The task of a saved model from its ``adaptlab_model.json`` (``meta``) and its label names.
 
@@ -195,7 +190,7 @@ def label_text(value) -> str:
     return str(value).strip().lower()
 
 
-def with_labels_from(task: TaskSpec, values: pd.Series, where: str) -> TaskSpec:
+def with_labels_from(task: TaskSpec, values: Iterable, where: str) -> TaskSpec:
     """``task`` with label names taken from ``values`` (a custom task's training labels), else unchanged.
 
     Names are the distinct stripped values except the no-consensus marks, sorted (numerically when every name
@@ -214,9 +209,3 @@ def with_labels_from(task: TaskSpec, values: pd.Series, where: str) -> TaskSpec:
         raise AdaptlabError(f"{where}: found {len(names)} label name(s) ({', '.join(names) or 'none'}); "
                             "a classifier needs at least two")
     return replace(task, labels=tuple(names))
-
-
-def describe_tasks() -> str:
-    """``mnli (pair: entailment/neutral/contradiction), ...`` for help texts."""
-    return "; ".join(f"{t.name} ({t.input}: {'/'.join(t.labels)})" for t in TASKS.values() if t.labels) + \
-        f"; {CUSTOM} (your files: single or pair, labels from the data)"
