@@ -22,7 +22,8 @@ from adaptlab.nli.tasks import TASKS, get_task, saved_task
 
 # ../shared/data next to the checkout, as the other real-data tests find it (a checkout elsewhere, e.g. a git
 # worktree, can point ADAPTLAB_SHARED_DATA at it)
-SHARED_DATA = Path(os.environ.get("ADAPTLAB_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+SHARED_DATA = Path(os.environ.get("ADAPTLAB_SHARED_DATA",
+                                  Path(__file__).resolve().parents[2].parent / "shared" / "data"))
 
 
 def _shared(relative: str) -> Path:
@@ -158,7 +159,8 @@ def test_custom_eval_files_are_read_with_the_training_labels(tmp_path):
     data = load_nli_data(str(folder), task="custom")
     assert data.labels == ["a", "b"] and data.evals["validation"]["label"].tolist() == [1, 1]
     _write(folder / "dev.csv", "text,label\nx,c\n")
-    with pytest.raises(AdaptlabError, match=r"dev.csv data row 1: unknown label 'c' for task custom \(expected one of a, b"):
+    with pytest.raises(AdaptlabError,
+                       match=r"dev.csv data row 1: unknown label 'c' for task custom \(expected one of a, b"):
         load_nli_data(str(folder), task="custom")
 
 
@@ -181,7 +183,8 @@ def test_layouts_a_task_cannot_use_are_one_line_errors(tmp_path, task, text, mes
 def test_empty_single_texts_are_refused_naming_rows(tmp_path):
     lines = ["sentence\tlabel"] + [f"{'' if i in (3, 7) else f'text {i}'}\t{i % 2}" for i in range(20)]
     table, _ = read_pairs(_write(tmp_path / "train.tsv", "\n".join(lines) + "\n"), get_task("sst2"))
-    with pytest.raises(AdaptlabError, match=r"^training data: 2 example\(s\) have an empty text \(rows 3, 7, 0-based\)$"):
+    with pytest.raises(AdaptlabError,
+                       match=r"^training data: 2 example\(s\) have an empty text \(rows 3, 7, 0-based\)$"):
         check_training_pairs(table, num_labels=2)
 
 
@@ -221,3 +224,36 @@ def test_reading_local_files_never_imports_datasets(tmp_path):
             "print(json.dumps(['datasets' in sys.modules, len(d.train) + len(d.evals['heldout'])]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == [False, 20]
+
+
+def test_glue_tasks_load_their_hub_config_and_skip_the_unlabelled_test_split(monkeypatch):
+    """The hub simulated (no test waits on a network): sst2 asks nyu-mll/glue for config sst2; GLUE's test split
+    (labels -1) is not an eval split; AG News' integer labels map to its class names."""
+    import datasets
+
+    from adaptlab.nli import hub as nli_hub
+
+    asked = []
+
+    def fake_load_dataset(hub_id, config_name=None, **kwargs):
+        asked.append((hub_id, config_name))
+        if hub_id == "nyu-mll/glue":
+            split = lambda labels: datasets.Dataset.from_dict(  # noqa: E731
+                {"sentence": [f"s{i}" for i in range(len(labels))], "label": labels, "idx": list(range(len(labels)))})
+            return datasets.DatasetDict({"train": split([0, 1] * 10), "validation": split([1, 0, 1]),
+                                         "test": split([-1, -1])})
+        news = {"text": ["a", "b", "c", "d"], "label": [3, 2, 1, 0]}
+        return datasets.DatasetDict({name: datasets.Dataset.from_dict(news) for name in ("train", "test")})
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(nli_hub, "hub_unreachable_reason", lambda: None)
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    data = load_nli_data(task="sst2", quiet=True)
+    assert asked == [("nyu-mll/glue", "sst2")] and data.source == "Hugging Face hub nyu-mll/glue (sst2)"
+    assert (len(data.train), list(data.evals)) == (20, ["validation"])
+    assert data.evals["validation"]["label"].tolist() == [1, 0, 1]
+    with pytest.raises(AdaptlabError, match=r"split test not found in nyu-mll/glue \(sst2\); available: validation"):
+        load_nli_data("sst2", eval_split="test", quiet=True)
+    news = load_eval_data("agnews", quiet=True)
+    assert asked[-1] == ("fancyzhx/ag_news", None) and list(news.evals) == ["test"]
+    assert [news.labels[i] for i in news.evals["test"]["label"]] == ["Sci/Tech", "Business", "Sports", "World"]

@@ -1,4 +1,5 @@
-"""Encoding of single texts or text pairs, and batch order for the NLI loop: tokenized once, length-grouped, seeded, sharded per rank.
+"""Encoding of single texts or text pairs, and batch order for the training loop: tokenized once,
+length-grouped, seeded, sharded per rank.
 
 Batches are lists of row indices, decided up front from (seed, epoch) alone. That makes the order
 reproducible, lets ``--resume`` jump straight to micro-batch *k* without replaying a data loader, and

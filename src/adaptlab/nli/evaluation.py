@@ -1,4 +1,5 @@
-"""Scores of text-classification predictions: accuracy per split and per genre (where known), per-class P/R/F1, confusion matrix PNGs."""
+"""Scores of text-classification predictions: accuracy per split and per genre (where known), per-class
+P/R/F1, confusion matrix PNGs."""
 
 from __future__ import annotations
 

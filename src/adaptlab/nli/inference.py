@@ -1,4 +1,5 @@
-"""Class probabilities for single texts or premise/hypothesis pairs from a trained classifier (used by the loop and by predict)."""
+"""Class probabilities for single texts or premise/hypothesis pairs from a trained classifier (used by the
+loop and by predict)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Text-classification (NLI by default) study functions behind ``adaptlab nli train | evaluate | predict``; each writes an atomic run folder.
+"""Text-classification (NLI by default) study functions behind ``adaptlab nli train | evaluate | predict``;
+each writes an atomic run folder.
 
 Everything here is callable from Python; the CLI only parses flags into :class:`NLIRunConfig`. Under
 ``accelerate launch`` every process trains, and only the main process writes the run folder.
