@@ -30,7 +30,7 @@ from adaptlab.nli.inference import predict_proba
 from adaptlab.nli.methods import MethodConfig, count_parameters, resolved_top_layers
 from adaptlab.nli.models import build_model
 from adaptlab.nli.readers import read_unlabelled_pairs
-from adaptlab.nli.tasks import DEFAULT_TASK, TASKS, TaskSpec, saved_task
+from adaptlab.nli.tasks import TASKS, TaskSpec, saved_task
 from adaptlab.nli.train import TrainConfig, train
 
 
@@ -43,6 +43,9 @@ def train_config(config: NLIRunConfig, checkpoint_dir: Path | None) -> TrainConf
         checkpoint_dir=checkpoint_dir, resume=Path(config.resume) if config.resume else None, seed=config.seed,
         mixed_precision=config.mixed_precision, gradient_checkpointing=config.gradient_checkpointing,
         max_grad_norm=config.max_grad_norm, quiet=config.quiet)
+
+
+NLI_TASKS = ("mnli", "snli")
 
 
 def run_train(config: NLIRunConfig) -> Path | None:
@@ -64,8 +67,7 @@ def run_train(config: NLIRunConfig) -> Path | None:
     set_seed(config.seed)  # LoRA matrices and the new head are initialised from this
     model, tokenizer = build_model(config.model, method, labels=labels, random_init=config.random_init)
     trainable, total = count_parameters(model)
-    # the default task keeps the study's historical run names (nli-lora); other tasks name themselves
-    name = f"{'nli' if task.name == DEFAULT_TASK else task.name}-{config.method}"
+    name = f"{_title(task).lower()}-{config.method}"
     checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else \
         Path(config.output_dir) / "checkpoints" / f"{_shared_stamp()}-{name}"
     config = replace(config, task=task.name, eval_split=",".join(data.evals),
@@ -119,7 +121,8 @@ def run_train(config: NLIRunConfig) -> Path | None:
 
 
 def _title(task: TaskSpec) -> str:
-    return "NLI" if task.name == DEFAULT_TASK else f"{task.name}"
+    """How runs and reports name the task: MultiNLI and SNLI keep the study's name (run folders nli-lora ...)."""
+    return "NLI" if task.name in NLI_TASKS else task.name
 
 
 def _shared_stamp() -> str:
