@@ -121,7 +121,7 @@ def test_config_file_then_flags(tmp_path, tiny_roberta_pretrained):
     args = build_parser().parse_args(["nli", "train", "--config", str(config_file), "--max-steps", "3"])
     config = _resolve(NLIRunConfig, args)
     assert (config.method, config.lr, config.max_steps, config.targets) == ("partial", 0.002, 3, "query,key")
-    assert config.batch_size == 16 and config.data == "mnli"  # untouched defaults
+    assert config.batch_size == 16 and config.data is None and config.task is None  # untouched defaults (mnli)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -130,7 +130,7 @@ def test_config_file_then_flags(tmp_path, tiny_roberta_pretrained):
     (["nli", "compare", "--lr", "lora=fast"], "'lora=fast' is not a number"),
     (["nli", "train", "--batch-size", "0"], "batch_size must be at least 1"),
     (["nli", "evaluate", "/no/such/run", "--data", "x.csv"], "neither a run folder"),
-    (["nli", "predict", "/no/such/run", "--premise", "A dog runs."], "give --premise and --hypothesis"),
+    (["nli", "predict", "/no/such/run", "--premise", "A dog runs."], "a pair needs both --premise and --hypothesis"),
 ])
 def test_bad_inputs_are_one_line_errors(argv, message, capsys):
     assert main(argv) == 2

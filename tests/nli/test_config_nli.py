@@ -73,7 +73,12 @@ def test_evaluate_and_predict_checks():
     with pytest.raises(AdaptlabError, match="heldout_fraction"):
         NLIEvaluateConfig(heldout_fraction=0.0).validate()
     NLIEvaluateConfig().validate()  # no held-out fraction: score every pair
-    with pytest.raises(AdaptlabError, match="give --premise and --hypothesis, or --file"):
+    with pytest.raises(AdaptlabError, match="a pair needs both --premise and --hypothesis"):
         NLIPredictConfig(premise="A dog runs.").validate()
+    with pytest.raises(AdaptlabError, match="give one of --text .*, or --file$"):
+        NLIPredictConfig().validate()
+    with pytest.raises(AdaptlabError, match="got --text and --premise/--hypothesis"):
+        NLIPredictConfig(text="good", premise="a", hypothesis="b").validate()
+    NLIPredictConfig(text="A fine film.").validate()
     with pytest.raises(AdaptlabError, match="--output needs --file"):
         NLIPredictConfig(premise="a", hypothesis="b", output="x.csv").validate()

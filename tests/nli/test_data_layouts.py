@@ -303,7 +303,8 @@ def test_data_flags_reach_load_nli_data(tmp_path):
                          max_eval_samples=config.max_eval_samples, heldout_fraction=config.heldout_fraction,
                          seed=config.seed)
     assert (len(data.train), len(data.evals["heldout"])) == (30, 9)
-    assert _resolve(NLIRunConfig, build_parser().parse_args(["nli", "train"])).data == "mnli"
+    default = _resolve(NLIRunConfig, build_parser().parse_args(["nli", "train"]))
+    assert (default.task, default.data) == (None, None)  # None, None: the mnli task's hub dataset
 
 
 def test_heldout_split_keeps_every_premise_on_one_side(tmp_path):

@@ -19,6 +19,7 @@ import pytest
 from adaptlab import cli
 from adaptlab.errors import AdaptlabError
 from adaptlab.nli import data as nli_data
+from adaptlab.nli import hub as nli_hub
 from adaptlab.nli.data import LABELS, load_nli_data
 from adaptlab.nli.readers import read_pairs
 from adaptlab.nli.snli import SNLI_MIRROR, SnliMirror, fetch_snli
@@ -42,7 +43,7 @@ def hub_online(monkeypatch):
         return datasets.DatasetDict({name: datasets.Dataset.from_dict(cols) for name, cols in served[hub_id].items()})
 
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(nli_data, "hub_unreachable_reason", lambda: None)
+    monkeypatch.setattr(nli_hub, "hub_unreachable_reason", lambda: None)
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     return served
 
@@ -102,7 +103,7 @@ def test_mnli_hub_unreachable_fails_fast_with_one_line(monkeypatch):
 def test_hub_probe_gives_up_on_a_hanging_endpoint(monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: time.sleep(30))
     start = time.perf_counter()
-    reason = nli_data.hub_unreachable_reason(timeout_s=0.2)
+    reason = nli_hub.hub_unreachable_reason(timeout_s=0.2)
     assert time.perf_counter() - start < 3.0
     assert reason is not None and "no answer" in reason
 

@@ -45,7 +45,7 @@ def test_every_layout_reads_the_exact_texts_with_or_without_labels(name, labelle
 
 
 @pytest.mark.parametrize("text, message", [
-    ("premise\tother\nA dog.\tx\n", "lacks column(s) sentence2 or hypothesis; found: premise, other"),
+    ("premise\tother\nA dog.\tx\n", "lacks column(s) sentence2 or hypothesis or text_b for task mnli; found: premise, other"),
     ("sentence1\tsentence2\n", "has a header but no data rows"),
 ])
 def test_unusable_files_are_one_line_errors(text, message, tmp_path):

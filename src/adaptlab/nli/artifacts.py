@@ -52,8 +52,12 @@ def _base_of(model: nn.Module) -> nn.Module:
     return model.get_base_model() if is_lora(model) else model
 
 
-def save_trained(model: nn.Module, tokenizer, out_dir: Path, method: MethodConfig) -> Path:
-    """Write ``model`` + ``tokenizer`` to ``out_dir`` (replacing an earlier adaptlab folder there). Returns it."""
+def save_trained(model: nn.Module, tokenizer, out_dir: Path, method: MethodConfig, *, task=None) -> Path:
+    """Write ``model`` + ``tokenizer`` to ``out_dir`` (replacing an earlier adaptlab folder there). Returns it.
+
+    ``task``: the :class:`~adaptlab.nli.tasks.TaskSpec` it was trained on, recorded as ``task`` (name, input kind,
+    text fields); without one the key is left out, which readers take as MultiNLI.
+    """
     out_dir = Path(out_dir)
     if (method.method == "lora") != is_lora(model):
         raise AdaptlabError(f"method {method.method!r} does not match the model ({type(model).__name__})")
@@ -67,6 +71,7 @@ def save_trained(model: nn.Module, tokenizer, out_dir: Path, method: MethodConfi
         "label2id": {label: i for i, label in enumerate(labels)},
         "base_model": getattr(base, "adaptlab_model_spec", None) or base.config._name_or_path,
         "random_init": bool(getattr(base, "adaptlab_random_init", False)),
+        **({"task": task.meta()} if task is not None else {}),
     }
     if is_lora(model):  # lets a registry refuse this adapter on a base with other weights
         meta["base_sha256"] = base_fingerprint(model)

@@ -1,4 +1,5 @@
-"""Pair encoding and batch order for the NLI loop: tokenized once, length-grouped, seeded, sharded per rank.
+"""Encoding of single texts or text pairs, and batch order for the training loop: tokenized once,
+length-grouped, seeded, sharded per rank.
 
 Batches are lists of row indices, decided up front from (seed, epoch) alone. That makes the order
 reproducible, lets ``--resume`` jump straight to micro-batch *k* without replaying a data loader, and
@@ -14,7 +15,7 @@ import pandas as pd
 
 from adaptlab.errors import AdaptlabError
 
-REQUIRED_COLUMNS = ("premise", "hypothesis", "label")
+PAIR_FIELDS = ("premise", "hypothesis")
 
 # Sort by length only inside windows of this many batches: enough to make padding small, few enough
 # that each batch still mixes examples from across the shuffled epoch (what HF's LengthGroupedSampler does).
@@ -26,28 +27,41 @@ MEGABATCH_FACTOR = 50
 MIN_TRAIN_PAIRS = 10
 
 
+def text_fields_of(df: pd.DataFrame, what: str = "a table of examples") -> tuple[str, ...]:
+    """The frame's text columns: ``text`` (a single-text task) or ``premise`` + ``hypothesis`` (a pair task)."""
+    if "text" in df.columns:
+        return ("text",)
+    if all(c in df.columns for c in PAIR_FIELDS):
+        return PAIR_FIELDS
+    raise AdaptlabError(f"{what} lacks column(s) text, or premise and hypothesis; "
+                        f"found: {', '.join(map(str, df.columns)) or 'no columns'}")
+
+
 def check_pairs(df: pd.DataFrame, what: str, num_labels: int) -> None:
-    """One-line errors for a frame the loop cannot train or evaluate on."""
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise AdaptlabError(f"{what} lacks column(s) {', '.join(missing)}; need {', '.join(REQUIRED_COLUMNS)}")
+    """One-line errors for a frame (single texts or pairs) the loop cannot train or evaluate on."""
+    fields = text_fields_of(df, what)
+    if "label" not in df.columns:
+        raise AdaptlabError(f"{what} lacks column label; need {', '.join(fields)}, label")
     if len(df) == 0:
         raise AdaptlabError(f"{what} has no rows")
     labels = pd.to_numeric(df["label"], errors="coerce")
     if labels.isna().any() or not labels.between(0, num_labels - 1).all():
         raise AdaptlabError(f"{what} has labels outside 0..{num_labels - 1}")
-    empty = np.flatnonzero([not str(p).strip() or not str(h).strip() for p, h in zip(df["premise"], df["hypothesis"])])
+    empty = np.flatnonzero([any(not str(t).strip() for t in texts) for texts in zip(*(df[f] for f in fields))])
     if empty.size:
         shown = ", ".join(map(str, empty[:5])) + (", ..." if empty.size > 5 else "")
-        raise AdaptlabError(f"{what}: {empty.size:,} pair(s) have an empty premise or hypothesis (rows {shown}, "
-                            "0-based); every pair needs both texts")
+        if fields == PAIR_FIELDS:
+            raise AdaptlabError(f"{what}: {empty.size:,} pair(s) have an empty premise or hypothesis (rows {shown}, "
+                                "0-based); every pair needs both texts")
+        raise AdaptlabError(f"{what}: {empty.size:,} example(s) have an empty text (rows {shown}, 0-based)")
 
 
 def check_training_pairs(df: pd.DataFrame, num_labels: int) -> None:
-    """:func:`check_pairs`, plus what training needs: at least :data:`MIN_TRAIN_PAIRS` pairs and two labels."""
+    """:func:`check_pairs`, plus what training needs: at least :data:`MIN_TRAIN_PAIRS` examples and two labels."""
     check_pairs(df, "training data", num_labels)
+    unit = "pair(s)" if text_fields_of(df) == PAIR_FIELDS else "example(s)"
     if len(df) < MIN_TRAIN_PAIRS:
-        raise AdaptlabError(f"training data has {len(df)} pair(s); training needs at least {MIN_TRAIN_PAIRS} "
+        raise AdaptlabError(f"training data has {len(df)} {unit}; training needs at least {MIN_TRAIN_PAIRS} "
                             "(after the held-out split)")
     if df["label"].nunique() < 2:
         raise AdaptlabError(f"training data has a single label ({int(df['label'].iloc[0])}): a classifier needs "
@@ -55,14 +69,15 @@ def check_training_pairs(df: pd.DataFrame, num_labels: int) -> None:
 
 
 def encode_pairs(tokenizer, df: pd.DataFrame, max_length: int) -> list[dict]:
-    """Tokenize premise/hypothesis pairs (longest-first truncation to ``max_length`` tokens), no padding.
+    """Tokenize each row's text, or its premise/hypothesis pair (longest-first truncation), to at most
+    ``max_length`` tokens, no padding.
 
     Returns one feature dict per row (``input_ids``, ``attention_mask``, ``token_type_ids`` if the model
     uses them, and ``label``), ready for ``transformers.DataCollatorWithPadding``.
     """
+    texts = [df[f].astype(str).tolist() for f in text_fields_of(df)]
     encoded = tokenizer(
-        df["premise"].astype(str).tolist(),
-        df["hypothesis"].astype(str).tolist(),
+        *texts,
         truncation=True,
         # never past what the model has position embeddings for (tokenizers without a limit say ~1e30)
         max_length=min(max_length, tokenizer.model_max_length),
@@ -102,8 +117,8 @@ def shard(batches: list[list[int]], rank: int, world_size: int) -> list[list[int
 
 
 def fingerprint(df: pd.DataFrame) -> str:
-    """sha256 of the pairs and labels, in order: a resumed run must train on exactly the same data."""
+    """sha256 of the texts and labels, in order: a resumed run must train on exactly the same data."""
     digest = hashlib.sha256()
-    for premise, hypothesis, label in zip(df["premise"], df["hypothesis"], df["label"]):
-        digest.update(f"{premise}\x1f{hypothesis}\x1f{int(label)}\x1e".encode())
+    for *texts, label in zip(*(df[f] for f in text_fields_of(df)), df["label"]):
+        digest.update(("\x1f".join(map(str, texts)) + f"\x1f{int(label)}\x1e").encode())
     return digest.hexdigest()

@@ -25,6 +25,7 @@ from adaptlab.nli.config import (METHODS, NLICompareConfig, NLIEvaluateConfig, N
 
 TRAIN_EPILOG = """examples:
   adaptlab nli train --method lora --data mnli                    # RoBERTa-large, reference settings (GPU)
+  adaptlab nli train --task sst2 --data ../shared/data/sst2 --model minilm --method lora   # another task
   adaptlab nli train --model minilm --data PATH.csv --max-train-samples 2000 --eval-every 50   # 2 CPU cores
   adaptlab nli train --model_name_or_path minilm --learning_rate 3e-3 --num_train_epochs 1   # Trainer spellings
   accelerate launch -m adaptlab nli train --method full --data mnli   # several GPUs / machines
@@ -128,15 +129,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from adaptlab.nli.readers import read_unlabelled_pairs
-    from adaptlab.nli.study import run_predict, write_predictions
+    from adaptlab.nli.study import examples_to_predict, run_predict, write_predictions
 
     config = _resolve(NLIPredictConfig, args)
-    pairs = read_unlabelled_pairs(Path(config.file)) if config.file else pd.DataFrame(
-        {"premise": [config.premise], "hypothesis": [config.hypothesis]})
-    predictions = run_predict(args.model_path, pairs, max_length=config.max_length, batch_size=config.batch_size)
+    examples = examples_to_predict(args.model_path, config)
+    predictions = run_predict(args.model_path, examples, max_length=config.max_length, batch_size=config.batch_size)
     if config.file is None:
         row = predictions.iloc[0]
         probabilities = "  ".join(f"{c[2:]} {row[c]:.4f}" for c in predictions.columns if c.startswith("p_"))
@@ -158,7 +155,10 @@ def _add_run_folder_flags(parser: argparse.ArgumentParser, cls, exclude=()) -> N
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("nli", help="the NLI study: LoRA vs full vs partial fine-tuning of encoders")
+    parser = subparsers.add_parser(
+        "nli", help="text classification (NLI by default): LoRA vs full vs partial fine-tuning of encoders",
+        description="Fine-tune encoders for text classification: MultiNLI by default, or --task snli | rte | sst2 | "
+        "agnews | custom (single texts or pairs, any label set).")
     nli = parser.add_subparsers(dest="nli_command", required=True, metavar="COMMAND")
 
     params = nli.add_parser(
@@ -174,7 +174,7 @@ def register(subparsers) -> None:
     params.set_defaults(handler=_params)
 
     train = nli.add_parser(
-        "train", help="fine-tune an encoder on NLI with LoRA, full or partial fine-tuning",
+        "train", help="fine-tune an encoder on a task (NLI by default) with LoRA, full or partial fine-tuning",
         description="Train one method, evaluating every N steps (Step | Training Loss | Validation Loss | Accuracy), "
         "and write a run folder: config, metrics.json, history, saved model (PEFT adapter for LoRA), confusion "
         "matrices, curves, report.md/html.", epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -190,7 +190,7 @@ def register(subparsers) -> None:
     compare.set_defaults(handler=_compare)
 
     evaluate = nli.add_parser(
-        "evaluate", help="score a trained model (run folder or model folder) on labelled NLI pairs",
+        "evaluate", help="score a trained model (run folder or model folder) on labelled examples of its task",
         description="Accuracy per eval split (and per genre when known), per-class precision/recall/F1, "
         "confusion matrices; writes a run folder. A single file is scored whole; --heldout-fraction F scores only "
         "the part a training run on that file held out.")
@@ -199,8 +199,9 @@ def register(subparsers) -> None:
     evaluate.set_defaults(handler=_evaluate)
 
     predict = nli.add_parser(
-        "predict", help="label and class probabilities for one pair or a file of pairs",
-        description="Print the predicted label and the probability of each class (a CSV for --file).")
+        "predict", help="label and class probabilities for one text or pair, or a file of them",
+        description="Print the predicted label and the probability of each class (a CSV for --file). A model of a "
+        "single-text task takes --text, a pair task --premise and --hypothesis.")
     predict.add_argument("model_path", metavar="RUN_OR_MODEL", help="a train run folder or a saved model folder")
     add_config_flags(predict, NLIPredictConfig)
     predict.set_defaults(handler=_predict)

@@ -28,6 +28,7 @@ from adaptlab.errors import AdaptlabError
 from adaptlab.nli.config import METHODS, NLIRunConfig
 from adaptlab.nli.defaults import format_lr
 from adaptlab.nli.sweep import Sweep, sweep_runs
+from adaptlab.nli.tasks import DEFAULT_TASK, TASKS
 
 
 def run_compare(config: NLIRunConfig, methods: list[str], lrs: dict[str, float] | None = None,
@@ -87,9 +88,10 @@ def run_compare(config: NLIRunConfig, methods: list[str], lrs: dict[str, float] 
         run.write_json("metrics.json", {"methods": methods, "rows": rows, "total_seconds": total_seconds,
                                            "machine": machine_description(),
                                            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
-        report = Report(f"NLI: {' vs '.join(methods)} on {config.model}"
+        task = config.task or (config.data if str(config.data).lower() in TASKS else DEFAULT_TASK)
+        report = Report(f"{'NLI' if task == DEFAULT_TASK else task}: {' vs '.join(methods)} on {config.model}"
                         + (f", sweeping {sweep.key}" if sweep is not None else ""))
-        report.paragraph(f"Same data ({config.data}), seed {config.seed} and budget for every method "
+        report.paragraph(f"Same task ({task}) and data ({config.data or 'its hub dataset'}), seed {config.seed} and budget for every method "
                          f"({_budget(config)}); each method ran in its own process. "
                          f"Total time {total_seconds / 60:.1f} min. Machine: {machine_description()}.")
         report.table(_shown(rows), list(rows[0]))

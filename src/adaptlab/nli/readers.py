@@ -1,23 +1,26 @@
-"""Read NLI pair files in the layouts people actually have, into one normalised table.
+"""Read text-classification files in the layouts people actually have, into one normalised table.
 
 Layouts (chosen by file suffix):
 
 - ``.jsonl``  original MultiNLI / SNLI releases: one JSON object per line with ``gold_label``,
-  ``sentence1``, ``sentence2`` (+ ``genre``, ``pairID`` ...).
+  ``sentence1``, ``sentence2`` (+ ``genre``, ``pairID`` ...); any task's columns work the same way.
 - ``.txt``    original MultiNLI / SNLI releases: tab-separated with a header, same columns.
-- ``.tsv``    GLUE MNLI layout: ``index, promptID, pairID, genre, ..., sentence1, sentence2, ..., gold_label``
-  (GLUE test files have no label column and are rejected for training/evaluation).
+- ``.tsv``    GLUE layouts: MNLI ``index, promptID, pairID, genre, ..., sentence1, sentence2, ..., gold_label``,
+  RTE ``index, sentence1, sentence2, label``, SST-2 ``sentence, label`` (GLUE test files have no label column
+  and are rejected for training/evaluation). A task with a headerless layout (AG News: ``text<TAB>label``)
+  reads a file whose first row names none of its columns as data.
 - ``.csv``    comma-separated with a header, e.g. ``pairID,sentence1,sentence2,label``.
 
 ``.txt`` and ``.tsv`` are read with quoting switched off (``csv.QUOTE_NONE``) because MultiNLI sentences
 contain unbalanced double quotes that a quote-aware parser would glue across lines. ``.csv`` uses
 standard CSV quoting, since that is how a CSV writer escapes commas inside sentences.
 
-Every reader returns the same columns: ``premise`` (str), ``hypothesis`` (str), ``label`` (int,
-0/1/2 in :data:`LABELS` order), ``genre`` (str or None), ``pair_id`` (str or None). Texts are kept
-exactly as in the file (MultiNLI has hypotheses with a trailing space): tokenizers ignore that
-whitespace, and unmodified texts can be joined back to the source by value. Rows whose label is
-``-`` (or ``-1`` in hub-style data: annotators reached no consensus) are dropped and counted.
+Which columns hold the texts and the label, and which label names are valid, is the task's business
+(:mod:`adaptlab.nli.tasks`). Every reader returns the task's text columns (``premise`` + ``hypothesis``, or
+``text``), ``label`` (int id in the task's label order), ``genre`` and ``pair_id`` (str or None). Texts are kept
+exactly as in the file (MultiNLI has hypotheses with a trailing space): tokenizers ignore that whitespace, and
+unmodified texts can be joined back to the source by value. Rows whose label is ``-`` (or ``-1`` in hub-style
+data: annotators reached no consensus, or a GLUE test row) are dropped and counted.
 """
 
 from __future__ import annotations
@@ -25,59 +28,95 @@ from __future__ import annotations
 import csv
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
 from adaptlab.errors import AdaptlabError, first_line
+from adaptlab.nli.tasks import (NO_CONSENSUS, TaskSpec, get_task, input_of, label_text, missing_columns_message,
+                                resolve_columns, with_labels_from)
 
-LABELS = ("entailment", "neutral", "contradiction")  # ids 0, 1, 2 as in GLUE and nyu-mll/multi_nli
-COLUMNS = ["premise", "hypothesis", "label", "genre", "pair_id"]
+LABELS = get_task("mnli").labels  # the NLI labels, ids 0, 1, 2 as in GLUE and nyu-mll/multi_nli
+EXTRA_COLUMNS = ("genre", "pair_id")  # kept when a file has them (per-genre scores, joining back to the source)
 SUFFIXES = (".jsonl", ".tsv", ".txt", ".csv")  # also the preference order when one split has several files
-
-# canonical column -> accepted source names, first match wins (GLUE rows carry label1..label5 next to
-# gold_label; the consensus label is gold_label).
-_ALIASES = {
-    "premise": ("sentence1", "premise"),
-    "hypothesis": ("sentence2", "hypothesis"),
-    "label": ("gold_label", "label"),
-    "genre": ("genre",),
-    "pair_id": ("pairID", "pair_id"),
-}
-_REQUIRED = ("premise", "hypothesis", "label")
-_TEXTS = ("premise", "hypothesis")  # all an unlabelled file (pairs to predict on) needs
-_LABEL_IDS = {name: i for i, name in enumerate(LABELS)} | {str(i): i for i in range(len(LABELS))}
-_NO_CONSENSUS = {"-", "-1"}
 
 RowName = Callable[[int], str]  # 0-based data row -> where a person finds it in the file ("line 7")
 
 
-def read_pairs(path: Path) -> tuple[pd.DataFrame, int]:
-    """Read one pair file; return ``(pairs, dropped)`` with ``dropped`` = rows labelled ``-``/``-1``."""
-    raw, row_name = _read_raw(path)
-    return normalise(raw, str(path), row_name)
+@dataclass
+class RawTable:
+    """A file (or hub split) as read, before its columns and labels are interpreted."""
+
+    frame: pd.DataFrame
+    where: str        # names the data in error messages: a path, or a hub id and split
+    row_name: RowName = lambda i: f"row {i + 1}"
 
 
-def read_unlabelled_pairs(path: Path) -> pd.DataFrame:
-    """Pairs to predict on, from any layout :func:`read_pairs` reads, with the label column optional (ignored).
+def read_pairs(path: Path, task: TaskSpec | None = None) -> tuple[pd.DataFrame, int]:
+    """Read one labelled file of ``task`` (default: mnli); return ``(table, dropped)`` with ``dropped`` = rows
+    labelled ``-``/``-1``. A custom task's label names come from this file (see :func:`read_raw`)."""
+    task = task or get_task(None)
+    raw = read_raw(path, task)
+    return normalise(raw, labels_of(raw, task))
 
-    Returns ``premise`` and ``hypothesis`` (texts exactly as in the file), plus ``genre`` / ``pair_id`` when the
-    file has them, one row per data row (no row is dropped: unlabelled files have no consensus marker).
+
+def read_raw(path: Path, task: TaskSpec | None = None, *, labelled: bool = True) -> RawTable:
+    """A file as read, with a custom task's input kind decided; one-line errors for a layout ``task`` cannot use.
+
+    ``labelled=False``: the label column is optional (files to predict on).
     """
+    task = task or get_task(None)
     path = Path(path)
-    raw, row_name = _read_raw(path, required=_TEXTS)
-    columns = _resolve_columns([str(c) for c in raw.columns], str(path), required=_TEXTS)
-    if len(raw) == 0:
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise AdaptlabError(f"{path}: unsupported file type {suffix or '(none)'}; expected one of {', '.join(SUFFIXES)}")
+    if not path.is_file():
+        raise AdaptlabError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AdaptlabError(f"{path} is empty")
+    if suffix == ".jsonl":
+        frame, row_name = _read_jsonl(path)
+    else:
+        frame, row_name = _read_delimited(path, sep="," if suffix == ".csv" else "\t", task=task)
+    raw = RawTable(frame, str(path), row_name)
+    _check_columns(raw, input_of(list(map(str, frame.columns)), task), labelled)
+    return raw
+
+
+def labels_of(raw: RawTable, task: TaskSpec) -> TaskSpec:
+    """``task`` with input kind and label names known: a custom task takes both from ``raw`` (training data)."""
+    task = input_of(list(map(str, raw.frame.columns)), task)
+    if task.labels is not None:
+        return task
+    columns = _check_columns(raw, task, labelled=True)
+    return with_labels_from(task, raw.frame[columns["label"]], raw.where)
+
+
+def read_unlabelled_pairs(path: Path, task: TaskSpec | None = None) -> pd.DataFrame:
+    """Examples to predict on, from any layout :func:`read_pairs` reads, with the label column optional (ignored).
+
+    Returns the task's text columns (texts exactly as in the file), plus ``genre`` / ``pair_id`` when the file has
+    them, one row per data row (no row is dropped: unlabelled files have no consensus marker).
+    """
+    task = task or get_task(None)
+    raw = read_raw(path, task, labelled=False)
+    columns = _check_columns(raw, task, labelled=False)
+    if len(raw.frame) == 0:
         raise AdaptlabError(f"{path} has a header but no data rows")
-    _check_texts(raw, columns, str(path), row_name)
-    return pd.DataFrame({canonical: raw[columns[canonical]].to_numpy(dtype=object)
-                         for canonical in ("pair_id", "genre", "premise", "hypothesis") if canonical in columns})
+    _check_texts(raw, columns, task)
+    return pd.DataFrame({canonical: raw.frame[columns[canonical]].to_numpy(dtype=object)
+                         for canonical in ("pair_id", "genre", *task.text_fields) if canonical in columns})
 
 
-def has_labels(path: Path) -> bool:
+def has_labels(path: Path, task: TaskSpec | None = None) -> bool:
     """Whether the file has a label column (GLUE test files do not); reads only the header/first line."""
-    return "label" in _resolve_columns(_header(path))
+    task = task or get_task(None)
+    names = _header(path)
+    if task.headerless and not _names_any_text(names, task):
+        return "label" in task.headerless
+    return "label" in resolve_columns(names, task)
 
 
 def split_of(name: str) -> str | None:
@@ -103,25 +142,19 @@ def split_of(name: str) -> str | None:
     return f"{kind}_matched" if "matched" in words else kind
 
 
-def _read_raw(path: Path, required: tuple[str, ...] = _REQUIRED) -> tuple[pd.DataFrame, RowName]:
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise AdaptlabError(f"{path}: unsupported file type {suffix or '(none)'}; expected one of {', '.join(SUFFIXES)}")
-    if not path.is_file():
-        raise AdaptlabError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise AdaptlabError(f"{path} is empty")
-    if suffix == ".jsonl":
-        return _read_jsonl(path, required)
-    return _read_delimited(path, sep="," if suffix == ".csv" else "\t")
+def _names_any_text(names: list[str], task: TaskSpec) -> bool:
+    columns = resolve_columns(names, task)
+    return any(field in columns for field in task.text_fields)
 
 
-def _read_delimited(path: Path, sep: str) -> tuple[pd.DataFrame, RowName]:
+def _read_delimited(path: Path, sep: str, task: TaskSpec) -> tuple[pd.DataFrame, RowName]:
+    headerless = bool(task.headerless) and not _names_any_text(_header(path), task)
     quoting = csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE
     try:
         # dtype=str + no NA parsing: a hypothesis reading "NaN" or "N/A" stays that text.
-        frame = pd.read_csv(path, sep=sep, quoting=quoting, dtype=str, keep_default_na=False,
-                            na_filter=False, encoding="utf-8-sig")
+        frame = pd.read_csv(path, sep=sep, quoting=quoting, dtype=str, keep_default_na=False, na_filter=False,
+                            encoding="utf-8-sig", header=None if headerless else "infer",
+                            names=list(task.headerless) if headerless else None)
     except pd.errors.EmptyDataError:
         raise AdaptlabError(f"{path} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -129,10 +162,11 @@ def _read_delimited(path: Path, sep: str) -> tuple[pd.DataFrame, RowName]:
                             f"{first_line(exc)}") from None
     if sep == ",":  # quoted CSV fields may span lines, so count data rows rather than lines
         return frame, lambda i: f"data row {i + 1}"
-    return frame, lambda i: f"line {i + 2}"  # QUOTE_NONE: one row per line, after the header
+    first_data_line = 1 if headerless else 2
+    return frame, lambda i: f"line {i + first_data_line}"  # QUOTE_NONE: one row per line
 
 
-def _read_jsonl(path: Path, required: tuple[str, ...]) -> tuple[pd.DataFrame, RowName]:
+def _read_jsonl(path: Path) -> tuple[pd.DataFrame, RowName]:
     records, line_numbers = [], []
     with open(path, encoding="utf-8-sig") as handle:
         for line_number, line in enumerate(handle, start=1):
@@ -148,14 +182,13 @@ def _read_jsonl(path: Path, required: tuple[str, ...]) -> tuple[pd.DataFrame, Ro
             line_numbers.append(line_number)
     if not records:
         raise AdaptlabError(f"{path} is empty")
-    columns = _resolve_columns(list(records[0]), path, required)
     table = {}
-    for canonical, source in columns.items():
+    for key in records[0]:  # the first record's keys are the columns; every record must carry them
         try:
-            table[source] = [record[source] for record in records]
+            table[key] = [record[key] for record in records]
         except KeyError:
-            row = next(i for i, record in enumerate(records) if source not in record)
-            raise AdaptlabError(f"{path} line {line_numbers[row]}: missing key {source!r}") from None
+            row = next(i for i, record in enumerate(records) if key not in record)
+            raise AdaptlabError(f"{path} line {line_numbers[row]}: missing key {key!r}") from None
     return pd.DataFrame(table), lambda i: f"line {line_numbers[i]}"
 
 
@@ -174,72 +207,54 @@ def _header(path: Path) -> list[str]:
         return next(csv.reader(handle, delimiter=sep), [])
 
 
-def _resolve_columns(names: list[str], path: Path | str | None = None,
-                     required: tuple[str, ...] = _REQUIRED) -> dict[str, str]:
-    """Map canonical column -> source column. With ``path``, a missing ``required`` column is an error."""
-    present = set(names)
-    found = {}
-    for canonical, aliases in _ALIASES.items():
-        match = next((alias for alias in aliases if alias in present), None)
-        if match is not None:
-            found[canonical] = match
-    missing = [c for c in required if c not in found]
-    if missing and path is not None:
-        wanted = ", ".join(" or ".join(_ALIASES[c]) for c in missing)
-        hint = ""
-        if missing == ["label"]:
-            hint = " (an unlabelled file, such as a GLUE test split, cannot be used for training or evaluation)"
-        shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-        raise AdaptlabError(f"{path} lacks column(s) {wanted}{hint}; found: {shown or 'no columns'}")
-    return found
+def _check_columns(raw: RawTable, task: TaskSpec, labelled: bool) -> dict[str, str]:
+    """Canonical -> source column of ``raw`` for ``task``; a missing text (or label) column is a one-line error."""
+    names = [str(c) for c in raw.frame.columns]
+    task = input_of(names, task)
+    columns = resolve_columns(names, task)
+    required = task.text_fields + (("label",) if labelled else ())
+    missing = tuple(c for c in required if c not in columns)
+    if missing:
+        raise AdaptlabError(missing_columns_message(raw.where, names, task, missing))
+    return columns
 
 
-def normalise(raw: pd.DataFrame, where: str, row_name: RowName = lambda i: f"row {i + 1}") -> tuple[pd.DataFrame, int]:
-    """Turn a raw table (any accepted column names) into the canonical pair table; drop no-consensus rows.
+def normalise(raw: RawTable, task: TaskSpec) -> tuple[pd.DataFrame, int]:
+    """Turn a raw table (any accepted column names) into the task's canonical table; drop no-consensus rows.
 
-    ``where`` names the data in error messages (a path, or a hub id and split). Returns ``(pairs, dropped)``.
+    ``task`` must know its input kind and labels (:func:`labels_of`). Returns ``(table, dropped)``.
     """
-    columns = _resolve_columns([str(c) for c in raw.columns], where)
-    if len(raw) == 0:
+    columns = _check_columns(raw, task, labelled=True)
+    where, row_name, frame = raw.where, raw.row_name, raw.frame
+    if len(frame) == 0:
         raise AdaptlabError(f"{where} has a header but no data rows")
-    labels_text = raw[columns["label"]].map(_label_text)
-    no_consensus = labels_text.isin(_NO_CONSENSUS).to_numpy()
-    label_ids = labels_text.map(_LABEL_IDS)
+    labels_text = frame[columns["label"]].map(label_text)
+    no_consensus = labels_text.isin(NO_CONSENSUS).to_numpy()
+    label_ids = labels_text.map(task.label_ids())
     unknown = label_ids.isna().to_numpy() & ~no_consensus
     if unknown.any():
         i = int(unknown.argmax())
-        value = raw[columns["label"]].iloc[i]
-        raise AdaptlabError(f"{where} {row_name(i)}: unknown label {value!r} (expected one of "
-                            f"{', '.join(LABELS)}, 0/1/2, or '-'/-1 for no consensus)")
-    _check_texts(raw, columns, where, row_name)
+        value = frame[columns["label"]].iloc[i]
+        raise AdaptlabError(f"{where} {row_name(i)}: unknown label {value!r} for task {task.name} (expected one of "
+                            f"{', '.join(task.labels)}, 0..{len(task.labels) - 1}, or '-'/-1 for no consensus)")
+    _check_texts(raw, columns, task)
     keep = ~no_consensus
     if not keep.any():
-        raise AdaptlabError(f"{where} has no labelled pairs: all {len(raw)} rows have label '-' (no consensus)")
-    pairs = pd.DataFrame({
-        "premise": raw[columns["premise"]].to_numpy()[keep],
-        "hypothesis": raw[columns["hypothesis"]].to_numpy()[keep],
-        "label": label_ids.to_numpy()[keep].astype("int64"),
-        # object dtype: pandas would otherwise turn None into NaN in a string column
-        "genre": pd.Series(_optional_text(raw, columns.get("genre"))[keep], dtype=object),
-        "pair_id": pd.Series(_optional_text(raw, columns.get("pair_id"))[keep], dtype=object),
-    }, columns=COLUMNS)
-    return pairs, int(no_consensus.sum())
+        raise AdaptlabError(f"{where} has no labelled {task.unit}: all {len(frame)} rows have label '-'/-1 "
+                            "(no consensus, or an unlabelled test split)")
+    table = {field: frame[columns[field]].to_numpy()[keep] for field in task.text_fields}
+    table["label"] = label_ids.to_numpy()[keep].astype("int64")
+    for extra in EXTRA_COLUMNS:  # object dtype: pandas would otherwise turn None into NaN in a string column
+        table[extra] = pd.Series(_optional_text(frame, columns.get(extra))[keep], dtype=object)
+    return pd.DataFrame(table, columns=[*task.text_fields, "label", *EXTRA_COLUMNS]), int(no_consensus.sum())
 
 
-def _check_texts(raw: pd.DataFrame, columns: dict[str, str], where: str, row_name: RowName) -> None:
-    for canonical in _TEXTS:
-        text_ok = raw[columns[canonical]].map(lambda v: isinstance(v, str)).to_numpy()
+def _check_texts(raw: RawTable, columns: dict[str, str], task: TaskSpec) -> None:
+    for canonical in input_of(list(map(str, raw.frame.columns)), task).text_fields:
+        text_ok = raw.frame[columns[canonical]].map(lambda v: isinstance(v, str)).to_numpy()
         if not text_ok.all():
             i = int((~text_ok).argmax())
-            raise AdaptlabError(f"{where} {row_name(i)}: {columns[canonical]} is missing or not text")
-
-
-def _label_text(value) -> str:
-    if isinstance(value, bool) or value is None:
-        return repr(value)  # never a valid label; keeps True from passing as 1
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # hub labels can arrive as floats after a pandas round trip
-    return str(value).strip().lower()
+            raise AdaptlabError(f"{raw.where} {raw.row_name(i)}: {columns[canonical]} is missing or not text")
 
 
 def _optional_text(raw: pd.DataFrame, column: str | None):
