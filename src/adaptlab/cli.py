@@ -1,8 +1,8 @@
 """The ``adaptlab`` command: parses flags and calls study functions a Python user could call too.
 
-Sub-commands: ``data`` (fetch and cache datasets/models), ``fraud`` (rare-event study) and ``nli``
-(LoRA vs full vs partial fine-tuning). Each study registers its own sub-commands in its ``cli.py``;
-heavy imports (torch, transformers) happen inside handlers so ``--help`` stays fast.
+Sub-commands: ``data`` (fetch and cache datasets/models), ``fraud`` (rare-event study), ``nli``
+(LoRA vs full vs partial fine-tuning) and ``serve`` (both over HTTP). Each registers its own sub-commands
+in its ``cli.py``; heavy imports (torch, transformers) happen inside handlers so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from adaptlab.errors import AdaptlabError
 EXTRA_MODULES = {
     "fraud": ("imblearn", "lightgbm"),
     "nli": ("transformers", "peft", "datasets", "accelerate", "huggingface_hub"),
+    "serve": ("fastapi", "uvicorn", "starlette"),
 }
 
 # name -> "module:function"; each fetcher takes (data: Path | None, quiet: bool) and returns the cached path.
@@ -59,6 +60,7 @@ def _register_data(subparsers) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from adaptlab.fraud.cli import register as register_fraud
     from adaptlab.nli.cli import register as register_nli
+    from adaptlab.serve.cli import register as register_serve
 
     parser = argparse.ArgumentParser(
         prog="adaptlab",
@@ -69,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_data(subparsers)
     register_fraud(subparsers)
     register_nli(subparsers)
+    register_serve(subparsers)
     return parser
 
 

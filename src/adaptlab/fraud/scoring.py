@@ -21,6 +21,11 @@ def _model_dir(run_dir: Path) -> Path:
     return run_dir / "model" if (run_dir / "model").is_dir() else run_dir
 
 
+def load_saved_model(run_dir: Path):
+    """The model, scaler and metadata saved by ``fraud run`` in ``run_dir`` (or in that model folder itself)."""
+    return load_model(_model_dir(run_dir))
+
+
 def saved_model_warning(run_dir: Path) -> str | None:
     """The warning a saved model carries (a paper-protocol, LEAKY model), or None."""
     meta_path = _model_dir(run_dir) / META_FILE
@@ -42,7 +47,7 @@ def score_file(run_dir: Path, data: Path, out: Path | None = None) -> pd.DataFra
     """
     from adaptlab.fraud.data import COLUMNS, read_table, validate_schema
 
-    model, scaler, meta = load_model(_model_dir(run_dir))
+    model, scaler, meta = load_saved_model(run_dir)
     raw = read_table(Path(data))
     clashing = [str(c) for c in raw.columns if str(c) in SCORE_COLUMNS]
     if clashing:
