@@ -74,6 +74,12 @@ def running(app):
         listening.close()
 
 
+@pytest.fixture(scope="session")
+def serving():
+    """``with serving(app) as client:`` runs ``app`` on a real uvicorn (see :func:`running`)."""
+    return running
+
+
 def fraud_run(folder: Path, data: Path, *flags: str) -> Path:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
