@@ -68,7 +68,10 @@ def run_server(args: argparse.Namespace) -> int:
           file=sys.stderr, flush=True)
     server = uvicorn.Server(uvicorn.Config(create_app(registry, fraud, limits), log_level="info",
                                            timeout_graceful_shutdown=10))
-    server.run(sockets=[listening])
+    try:
+        server.run(sockets=[listening])
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown: the normal way to stop
+        pass
     return 0
 
 
@@ -79,10 +82,10 @@ def load_fraud(run_dir: Path, allow_leaky: bool):
 
 
 def load_registry(folder: Path):
+    if not folder.is_dir():
+        raise AdaptlabError(f"--adapters: folder not found: {folder}")
     from adaptlab.adapters.registry import AdapterRegistry
 
-    if not folder.is_dir():
-        raise AdaptlabError(f"--adapters: registry folder not found: {folder}")
     return AdapterRegistry.open(folder)
 
 
