@@ -101,3 +101,48 @@ def fraud_runs(fraud_frame, tmp_path_factory) -> dict[str, Path]:
     return {"safe": fraud_run(folder / "runs", folder / "small.csv"),
             "leaky": fraud_run(folder / "runs", folder / "small.csv", "--resampler", "adasyn", "--adasyn-k", "10",
                                "--protocol", "paper")}
+
+
+def _tiny_adapters():
+    """tests/adapters/tiny_adapters.py: tiny random-init bases and LoRA adapters saved as `nli train` saves."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "adapters" / "tiny_adapters.py"
+    spec = importlib.util.spec_from_file_location("serve_tiny_adapters", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """The tiny-adapter helpers: TASKS (nli3: pair/3 labels, sent2: single/2, topic4: pair/4), random_items..."""
+    pytest.importorskip("peft")
+    pytest.importorskip("adaptlab.adapters.registry")
+    return _tiny_adapters()
+
+
+@pytest.fixture(scope="session")
+def tiny_family(tiny, tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    """A tiny random-init BERT base folder and its three adapter folders ({task: folder})."""
+    return tiny.make_family(tmp_path_factory.mktemp("adapters"), "bert")
+
+
+@pytest.fixture(scope="session")
+def registry_folder(tiny_family) -> Path:
+    """A saved registry folder: the tiny base with the three tiny task adapters."""
+    from adaptlab.adapters.registry import AdapterRegistry
+
+    base, adapters = tiny_family
+    registry = AdapterRegistry.from_base(str(base))
+    for name, folder in adapters.items():
+        registry.add(name, folder)
+    return registry.save(base.parent / "registry")
+
+
+@pytest.fixture(scope="session")
+def registry(registry_folder):
+    """The registry the server tests serve, opened from its folder as `adaptlab serve --adapters` opens it."""
+    from adaptlab.adapters.registry import AdapterRegistry
+
+    return AdapterRegistry.open(registry_folder)

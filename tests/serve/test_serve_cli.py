@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from adaptlab.cli import main
+from adaptlab.errors import AdaptlabError
+from adaptlab.serve.cli import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,20 +59,38 @@ def test_a_port_in_use_is_one_line(fraud_runs, capsys):
     assert f"cannot listen on 127.0.0.1:{port}" in _one_line_error(capsys)
 
 
-def test_the_command_serves_on_the_port_it_prints_and_stops_on_interrupt(fraud_runs, fraud_frame):
+def test_adapter_run_folders_are_served_under_their_task_names(tiny_family, registry):
+    _, adapters = tiny_family
+    served = load_registry(list(adapters.values()))
+    assert [(t.name, t.labels, t.input) for t in served.tasks()] == \
+        [(f"bert-{t.name}", t.labels, t.input) for t in registry.tasks()]  # the fixtures name tasks by folder
+
+
+def test_adapter_folders_that_cannot_be_served_together_are_one_line(tiny_family, registry_folder):
+    _, adapters = tiny_family
+    with pytest.raises(AdaptlabError, match=r"are both adapters for task 'bert-nli3'"):
+        load_registry([adapters["nli3"], adapters["sent2"], adapters["nli3"]])
+    with pytest.raises(AdaptlabError, match="one registry folder, or adapter run folders, not a mix"):
+        load_registry([registry_folder, adapters["sent2"]])
+
+
+def test_the_command_serves_on_the_port_it_prints_and_stops_on_interrupt(fraud_runs, fraud_frame, registry_folder):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen([sys.executable, "-m", "adaptlab", "serve", "--fraud-model", str(fraud_runs["safe"]),
-                                "--port", "0"], stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+                                "--adapters", str(registry_folder), "--port", "0"],
+                               stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     try:
-        banner = process.stderr.readline()  # printed once the port is bound
-        match = re.search(r"fraud scoring on (http://127\.0\.0\.1:\d+) ", banner)
-        assert match, banner
+        seen = []  # loading the models may log first; the banner comes once the port is bound
+        while not (match := re.search(r"3 task adapter\(s\) and fraud scoring on (http://127\.0\.0\.1:\d+) ",
+                                      seen[-1] if seen else "")):
+            seen.append(process.stderr.readline())
+            assert seen[-1], "".join(seen)  # end of output: the server exited without its banner
         url = match.group(1)
         deadline = time.monotonic() + 60
         while True:  # bound is not yet accepting: wait for uvicorn's startup
             try:
                 with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
-                    assert json.loads(response.read()) == {"status": "ok", "tasks": 0, "fraud": True}
+                    assert json.loads(response.read()) == {"status": "ok", "tasks": 3, "fraud": True}
                 break
             except OSError:
                 assert time.monotonic() < deadline and process.poll() is None
@@ -80,6 +100,10 @@ def test_the_command_serves_on_the_port_it_prints_and_stops_on_interrupt(fraud_r
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:
             assert len(json.loads(response.read())["results"]) == 1
+        request = urllib.request.Request(f"{url}/v1/classify", data=json.dumps(
+            {"task": "sent2", "text": "Nobody is outside."}).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert set(json.loads(response.read())["probabilities"]) == {"negative", "positive"}
         with urllib.request.urlopen(f"{url}/openapi.json", timeout=5) as response:
             assert "/v1/fraud/score" in json.loads(response.read())["paths"]
     finally:

@@ -24,8 +24,9 @@ def register(subparsers) -> None:
         description="Serve text classification with the task adapters of a registry folder (POST /v1/classify) "
                     "and/or fraud scoring with a model saved by `adaptlab fraud run` (POST /v1/fraud/score). "
                     "API docs at /docs once running.")
-    serve.add_argument("--adapters", type=Path, default=None, metavar="FOLDER",
-                       help="a registry folder saved by AdapterRegistry.save: one frozen base, its task adapters")
+    serve.add_argument("--adapters", type=Path, nargs="+", default=None, metavar="FOLDER",
+                       help="a registry folder (one frozen base and its task adapters), or LoRA run folders written "
+                            "by `adaptlab nli train --method lora` (each served under its task's name)")
     serve.add_argument("--fraud-model", type=Path, default=None, metavar="RUN",
                        help="a run folder written by `adaptlab fraud run` (or its model/ folder)")
     serve.add_argument("--allow-leaky", action="store_true",
@@ -81,12 +82,35 @@ def load_fraud(run_dir: Path, allow_leaky: bool):
     return FraudScorer.load(run_dir, allow_leaky=allow_leaky)
 
 
-def load_registry(folder: Path):
-    if not folder.is_dir():
-        raise AdaptlabError(f"--adapters: folder not found: {folder}")
+def load_registry(folders: list[Path]):
+    """One registry folder opened as saved, or adapter run folders registered on the base they were trained on."""
+    missing = [str(folder) for folder in folders if not folder.is_dir()]
+    if missing:
+        raise AdaptlabError(f"--adapters: folder not found: {', '.join(missing)}")
+    from adaptlab.adapters.adapter_files import task_of
     from adaptlab.adapters.registry import AdapterRegistry
+    from adaptlab.adapters.store import is_registry
+    from adaptlab.nli.artifacts import read_meta, trained_model_dir
 
-    return AdapterRegistry.open(folder)
+    if len(folders) == 1 and is_registry(folders[0]):
+        return AdapterRegistry.open(folders[0])
+    if any(map(is_registry, folders)):
+        raise AdaptlabError("--adapters takes one registry folder, or adapter run folders, not a mix")
+    names, bases = {}, {}
+    for folder in folders:
+        meta = read_meta(trained_model_dir(folder))
+        name = task_of(meta, folder)["name"]
+        if name in names:
+            raise AdaptlabError(f"--adapters: {names[name]} and {folder} are both adapters for task {name!r}; "
+                                "serve them from a registry folder under names of your choice")
+        names[name], bases[folder] = folder, meta.get("base_model")
+    if len(set(bases.values())) != 1 or None in bases.values():
+        shown = "; ".join(f"{folder}: {base or 'none recorded'}" for folder, base in bases.items())
+        raise AdaptlabError(f"--adapters: the adapters must share one recorded base model ({shown})")
+    registry = AdapterRegistry.from_base(next(iter(bases.values())))
+    for name, folder in names.items():
+        registry.add(name, folder)
+    return registry
 
 
 def bind(host: str, port: int) -> socket.socket:

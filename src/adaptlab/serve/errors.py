@@ -71,11 +71,14 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
     if content_type and "json" not in content_type.lower():  # FastAPI parses only JSON bodies as JSON
         return JSONResponse(error_body(None, f"the body must be JSON (Content-Type: application/json), not "
                                              f"{content_type}"), status_code=415)
+    field = field_path(first.get("loc", ()))
+    if first.get("type") == "missing" and field is None:
+        return JSONResponse(error_body(None, "the request has no body: send a JSON object"), status_code=400)
     message = MESSAGES.get(first.get("type"), first.get("msg", "invalid value"))
     more = len(errors) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''} in this request)"
-    return JSONResponse(error_body(field_path(first.get("loc", ())), message), status_code=422)
+    return JSONResponse(error_body(field, message), status_code=422)
 
 
 def install_error_handlers(app: FastAPI) -> None:
