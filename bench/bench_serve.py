@@ -205,7 +205,8 @@ def main() -> int:
             process.terminate()
             process.wait(timeout=30)
     best_http = max(r["items_per_s"] for name, r in rows if name.startswith("HTTP"))
-    verdict = "met" if best_http >= 0.8 * best_direct else "NOT met"
+    disturbed = best_http > 1.2 * best_direct  # HTTP cannot beat the same model called directly by 20%
+    verdict = "not measurable in this run" if disturbed else ("met" if best_http >= 0.8 * best_direct else "NOT met")
     block = "\n".join([
         "## `adaptlab serve` under load vs direct batched classify (issue 9)",
         "",
@@ -222,6 +223,10 @@ def main() -> int:
         "",
         f"Best HTTP throughput {best_http:.1f} items/s = {best_http / best_direct:.0%} of direct batched "
         f"({best_direct:.1f} items/s): the >= 80% target is {verdict}.",
+        *([] if not disturbed else [
+            "", "Caution: the server beat the direct baseline on the same model, which only a disturbed baseline "
+                "explains: the machine's load dominated this run; rerun on a quiet machine before reading the "
+                "ratio as the server's overhead."]),
     ])
     print(block)
     if args.update_doc:
