@@ -1,8 +1,9 @@
 """The ``adaptlab`` command: parses flags and calls study functions a Python user could call too.
 
 Sub-commands: ``data`` (fetch and cache datasets/models), ``fraud`` (rare-event study), ``nli``
-(LoRA vs full vs partial fine-tuning) and ``adapters`` (many task adapters on one base). Each registers its own
-sub-commands in its ``cli.py``; heavy imports (torch, transformers) happen inside handlers so ``--help`` stays fast.
+(LoRA vs full vs partial fine-tuning), ``adapters`` (many task adapters on one base) and ``serve`` (both over
+HTTP). Each registers its own sub-commands in its ``cli.py``; heavy imports (torch, transformers) happen inside
+handlers so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from adaptlab.errors import AdaptlabError
 EXTRA_MODULES = {
     "fraud": ("imblearn", "lightgbm"),
     "nli": ("transformers", "peft", "datasets", "accelerate", "huggingface_hub"),
+    "serve": ("fastapi", "uvicorn", "starlette"),
 }
 
 # name -> "module:function"; each fetcher takes (data: Path | None, quiet: bool) and returns the cached path.
@@ -60,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     from adaptlab.adapters.cli import register as register_adapters
     from adaptlab.fraud.cli import register as register_fraud
     from adaptlab.nli.cli import register as register_nli
+    from adaptlab.serve.cli import register as register_serve
 
     parser = argparse.ArgumentParser(
         prog="adaptlab",
@@ -71,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_fraud(subparsers)
     register_nli(subparsers)
     register_adapters(subparsers)
+    register_serve(subparsers)
     return parser
 
 

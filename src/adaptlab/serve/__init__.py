@@ -1,0 +1,1 @@
+"""``adaptlab serve``: task adapters on one frozen base and the fraud scorer over HTTP (FastAPI + uvicorn)."""
