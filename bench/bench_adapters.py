@@ -11,6 +11,11 @@ memory do not depend on the values. Measured, each as the median of ``--repeats`
     within 5%).
 
     python bench/bench_adapters.py --items 64 --repeats 5 --threads 1
+    python bench/bench_adapters.py --random-base roberta-large --tokenizer TOKENIZER_DIR --device cuda --items 256
+
+``--random-base PRESET`` builds that architecture with random weights from its shipped config (no download) and
+saves it as the base folder, with the tokenizer of ``--tokenizer`` (any whose vocabulary fits): GPU speed and
+memory of e.g. roberta-large without its weights. On a GPU, memory is counted as allocated CUDA bytes.
 
 The table (markdown) goes to stdout and, with --out, to a file together with the raw JSON.
 """
@@ -33,18 +38,48 @@ PAIRS = [("A man is playing a guitar on stage in front of a large crowd.", "A pe
          ("Researchers published a study on coral reef recovery.", "Scientists studied the ocean.")]
 
 
-def rss_bytes() -> int:
-    import psutil
+DEVICE = "cpu"
 
+
+def rss_bytes() -> int:
+    """Resident memory of this process (CPU) or CUDA memory allocated by torch (GPU)."""
+    import psutil
+    import torch
+
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+        return torch.cuda.memory_allocated()
     return psutil.Process().memory_info().rss
+
+
+def synchronize() -> None:
+    import torch
+
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def random_base(preset: str, tokenizer_spec: str, folder: Path) -> str:
+    """A randomly initialised ``preset`` saved as a model folder (safetensors + tokenizer): a base to adapt."""
+    import torch
+
+    from adaptlab.nli.models import load_base_model, load_tokenizer
+
+    torch.manual_seed(0)
+    model, _ = load_base_model(preset, random_init=True, report_missing=False)
+    model.base_model.save_pretrained(folder)  # the encoder only, like a hub checkpoint: no head of its own
+    load_tokenizer(tokenizer_spec).save_pretrained(folder)
+    return str(folder)
 
 
 def median_seconds(call, repeats: int) -> float:
     call()  # warm-up
     times = []
     for _ in range(repeats):
+        synchronize()
         start = time.perf_counter()
         call()
+        synchronize()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -68,6 +103,26 @@ def make_adapters(model: str, folder: Path, rank: int) -> list[Path]:
     return adapters
 
 
+def max_diff_vs_alone(registry, items, adapters: dict, device: str) -> float:
+    """Largest |probability difference| between the registry's mixed batch and each adapter loaded alone."""
+    import numpy as np
+    import pandas as pd
+
+    from adaptlab.nli.artifacts import load_trained
+    from adaptlab.nli.inference import predict_proba
+
+    served = registry.classify(items)
+    worst = 0.0
+    for name, folder in adapters.items():
+        rows = [i for i, item in enumerate(items) if item[0] == name]
+        model, tokenizer = load_trained(folder)
+        alone = predict_proba(model.to(device), tokenizer, pd.DataFrame(
+            {"premise": [items[i][1] for i in rows], "hypothesis": [items[i][2] for i in rows]}))
+        together = np.array([list(served[i].probabilities.values()) for i in rows])
+        worst = max(worst, float(np.abs(together - alone).max()))
+    return worst
+
+
 def parameter_bytes(module) -> int:
     return sum(p.numel() * p.element_size() for p in module.parameters())
 
@@ -80,7 +135,13 @@ def main() -> None:
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--random-base", default=None, metavar="PRESET",
+                        help="a randomly initialised PRESET (e.g. roberta-large) instead of --model's weights")
+    parser.add_argument("--tokenizer", default="minilm", help="tokenizer for --random-base (default: minilm)")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
 
     import torch
     from transformers import AutoModelForSequenceClassification
@@ -88,24 +149,28 @@ def main() -> None:
     from adaptlab.adapters.registry import AdapterRegistry
     from adaptlab.core.system import machine_description
     from adaptlab.nli.artifacts import load_trained, merge_adapter
-    from adaptlab.nli.models import load_base_model
+    from adaptlab.nli.models import fit_tokenizer, load_base_model
 
     torch.set_num_threads(args.threads)
     pairs = [PAIRS[i % len(PAIRS)] for i in range(args.items)]
     result: dict = {"model": args.model, "items": args.items, "repeats": args.repeats, "rank": args.rank,
-                    "threads": args.threads, "machine": machine_description()}
+                    "threads": args.threads, "machine": machine_description(), "device": args.device}
     with tempfile.TemporaryDirectory() as tmp:
+        if args.random_base:
+            args.model = random_base(args.random_base, args.tokenizer, Path(tmp) / "base")
+            result["model"] = f"{args.random_base} (random weights)"
         adapters = make_adapters(args.model, Path(tmp), args.rank)
         names = [f"task{i}" for i in range(len(adapters))]
 
         before = rss_bytes()
-        registry = AdapterRegistry.from_base(args.model, batch_size=args.items)
+        registry = AdapterRegistry.from_base(args.model, device=args.device, batch_size=args.items)
         for name, folder in zip(names, adapters):
             registry.add(name, folder)
         result["registry_rss_growth_bytes"] = rss_bytes() - before
         result["registry_parameter_bytes"] = registry.parameter_bytes()
         mixed = [(names[i % len(names)], p, h) for i, (p, h) in enumerate(pairs)]
         single = [(names[0], p, h) for p, h in pairs]
+        result["max_abs_diff_vs_alone"] = max_diff_vs_alone(registry, mixed, dict(zip(names, adapters)), args.device)
         result["registry_mixed_s"] = median_seconds(lambda: registry.classify(mixed), args.repeats)
         result["registry_single_s"] = median_seconds(lambda: registry.classify(single), args.repeats)
 
@@ -113,12 +178,12 @@ def main() -> None:
         full_models = []
         for folder in adapters:
             model, tokenizer = load_trained(folder)
-            full_models.append(model.merge_and_unload().eval())
+            full_models.append(model.merge_and_unload().eval().to(args.device))
         result["naive_rss_growth_bytes"] = rss_bytes() - before
         result["naive_parameter_bytes"] = sum(parameter_bytes(m) for m in full_models)
         encoded = [tokenizer([p for p, _ in pairs[i::4]], [h for _, h in pairs[i::4]], padding=True,
                              truncation=True, max_length=registry.max_length, return_tensors="pt")
-                   for i in range(len(full_models))]
+                   .to(args.device) for i in range(len(full_models))]
 
         def naive_mixed():
             with torch.inference_mode():
@@ -129,11 +194,12 @@ def main() -> None:
         del full_models
 
         merged = AutoModelForSequenceClassification.from_pretrained(
-            merge_adapter(adapters[0], Path(tmp) / "merged"), use_safetensors=True).eval()
+            merge_adapter(adapters[0], Path(tmp) / "merged"), use_safetensors=True).eval().to(args.device)
         plain, _ = load_base_model(args.model, num_labels=LABEL_COUNTS[0], report_missing=False)
-        plain.eval()
+        plain.eval().to(args.device)
+        fit_tokenizer(tokenizer, plain.config)
         batch = tokenizer([p for p, _ in pairs], [h for _, h in pairs], padding=True, truncation=True,
-                          max_length=registry.max_length, return_tensors="pt")
+                          max_length=registry.max_length, return_tensors="pt").to(args.device)
 
         def forward(model):
             with torch.inference_mode():
@@ -163,13 +229,15 @@ def format_table(r: dict) -> str:
     ]
     lines = [f"{r['model']}, {n} items per call (pairs), rank-{r['rank']} LoRA on query/value, "
              f"{r['threads']} torch thread(s), median of {r['repeats']}; {r['machine']}", "",
-             "| setup | items/s | parameters (MiB) | RSS growth while loading (MiB) |", "|---|---:|---:|---:|"]
+             f"| setup | items/s | parameters (MiB) | {'CUDA memory' if 'cuda' in r['device'] else 'RSS'} growth "
+             "while loading (MiB) |", "|---|---:|---:|---:|"]
     for name, speed, params, rss in rows:
         lines.append(f"| {name} | {speed:,.1f} | {'' if params is None else f'{params:,.1f}'} | "
                      f"{'' if rss is None else f'{rss:,.1f}'} |")
     ratio = r["registry_single_s"] / r["registry_mixed_s"]
     latency = r["merged_batch_s"] / r["plain_batch_s"]
     lines += ["", f"- mixed / single-task throughput: **{ratio:.2f}x** (target >= 0.7x)",
+              f"- largest probability difference, mixed batch vs each adapter alone: {r['max_abs_diff_vs_alone']:.1e}",
               f"- merged single-task model vs plain base, batch of {n}: {r['merged_batch_s'] * 1e3:.1f} ms vs "
               f"{r['plain_batch_s'] * 1e3:.1f} ms = **{latency:.3f}x** (target within 5%)"]
     return "\n".join(lines)

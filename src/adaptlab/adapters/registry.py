@@ -29,7 +29,7 @@ from adaptlab.errors import AdaptlabError
 from adaptlab.nli.fingerprint import base_fingerprint
 from adaptlab.nli.inference import length_sorted_chunks
 from adaptlab.nli.methods import quiet_peft
-from adaptlab.nli.models import load_base_model, load_tokenizer
+from adaptlab.nli.models import fit_tokenizer, load_base_model, load_tokenizer
 
 DEFAULT_MAX_LENGTH = 128  # tokens per item (pair: both texts), as `nli train`/`nli predict` use by default
 DEFAULT_BATCH_SIZE = 32
@@ -92,6 +92,7 @@ class AdapterRegistry:
             max_length = min(max_length, tokenizer.model_max_length)
         base, random_modules = load_base_model(base_spec, report_missing=False)
         base.eval().requires_grad_(False).to(device)
+        fit_tokenizer(tokenizer, base.config)  # as at training (a tokenizer taken from another model)
         # modules the checkpoint lacks are random at every load (every adapter saves its own): not part of the base
         sha = base_fingerprint(base, exclude=random_modules)
         return cls(base.adaptlab_model_spec, base, tokenizer, sha, device=device, max_length=max_length,

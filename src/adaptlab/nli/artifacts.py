@@ -32,7 +32,7 @@ from adaptlab.core.runs import check_output_root
 from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.nli.fingerprint import base_fingerprint
 from adaptlab.nli.methods import MethodConfig, is_lora, quiet_peft
-from adaptlab.nli.models import check_safetensors, load_base_model
+from adaptlab.nli.models import check_safetensors, fit_tokenizer, load_base_model
 
 META_FILE = "adaptlab_model.json"
 MODEL_FOLDER = "model"  # where a train run folder keeps its saved model
@@ -135,6 +135,7 @@ def load_trained(path: Path):
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
         raise AdaptlabError(f"cannot load the tokenizer saved in {path}: {first_line(exc)}") from None
+    fit_tokenizer(tokenizer, model.config)  # as at training (a tokenizer taken from another model)
     return model.eval(), tokenizer
 
 

@@ -182,11 +182,11 @@ def build_model(model: str, method: MethodConfig, *, num_labels: int = 3, random
     method.validate()
     tok = load_tokenizer(tokenizer if tokenizer is not None else model)  # first: fails fast, before big weights
     module, also_train = load_base_model(model, num_labels=num_labels, random_init=random_init, labels=labels)
-    _fit_tokenizer(tok, module.config)
+    fit_tokenizer(tok, module.config)
     return apply_method(module, method, also_train), tok
 
 
-def _fit_tokenizer(tokenizer, config) -> None:
+def fit_tokenizer(tokenizer, config) -> None:
     """Make a tokenizer from another model usable here, or say why not (ids must exist in the embeddings)."""
     if len(tokenizer) > config.vocab_size:
         raise AdaptlabError(f"the tokenizer has {len(tokenizer)} tokens but the model's vocabulary only "
@@ -232,10 +232,14 @@ def load_base_model(model: str, *, num_labels: int = 3, random_init: bool = Fals
         if Path(source).is_dir():
             check_safetensors(Path(source))
         with _transformers_report(report_missing):
+            # a checkpoint fine-tuned for another label count (an MNLI model adapted to SST-2) keeps its encoder;
+            # its head of the wrong size is re-initialised like a missing one, and trains, instead of failing
             module, info = _from_hub_or_local(
                 AutoModelForSequenceClassification.from_pretrained, source, "weights", config=config,
-                use_safetensors=True, dtype=torch.float32, output_loading_info=True)
-        missing = tuple(info.get("missing_keys", ()))
+                use_safetensors=True, dtype=torch.float32, output_loading_info=True, ignore_mismatched_sizes=True)
+        mismatched = tuple(entry[0] if isinstance(entry, (tuple, list)) else str(entry)
+                           for entry in info.get("mismatched_keys", ()))
+        missing = tuple(info.get("missing_keys", ())) + mismatched
         also_train = _newly_initialised_base_modules(module, missing)
     # PEFT records ``name_or_path`` as an adapter's base_model_name_or_path. Presets are recorded by their hub id
     # (minilm's weights are the hub's all-MiniLM-L6-v2), never by the cache folder they were read from; a local
