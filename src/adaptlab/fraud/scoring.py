@@ -67,9 +67,9 @@ def score_file(run_dir: Path, data: Path, out: Path | None = None) -> pd.DataFra
 
 def _write_scores(result: pd.DataFrame, out: Path) -> None:
     """CSV written atomically: a crash never leaves a half-written scores file, nor a temp file."""
-    if out.is_dir():
-        raise AdaptlabError(f"--output {out} is a folder; give a file path such as {out / 'scores.csv'}")
     try:
+        if out.is_dir():
+            raise AdaptlabError(f"--output {out} is a folder; give a file path such as {out / 'scores.csv'}")
         with atomic_path(out) as tmp:
             result.to_csv(tmp, index=False)
     except OSError as exc:
