@@ -35,6 +35,15 @@ def test_bad_predict_flag(flags, cli, lora_model):
     cli(argv if "--premise" in flags or "--file" in flags else argv + PAIR).check()
 
 
+@pytest.mark.parametrize("output", ["a-folder", "a-file/predictions.csv", "p" * 300 + ".csv"],
+                         ids=["a folder", "below a file", "name too long"])
+def test_predict_output_that_cannot_be_written(output, cli, workspace, lora_model):
+    (workspace / "a-folder").mkdir()
+    (workspace / "a-file").write_text("x")
+    (workspace / "pairs.csv").write_text("premise,hypothesis\nA man plays.,Someone plays.\n")
+    cli(["nli", "predict", str(lora_model), "--file", "pairs.csv", "--output", output]).check()
+
+
 def _edit_json(name: str, content):
     return lambda folder: (folder / name).write_text(content if isinstance(content, str) else json.dumps(content))
 

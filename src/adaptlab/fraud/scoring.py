@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from adaptlab.core.atomic import atomic_path
+from adaptlab.core.atomic import atomic_path, check_output_file
 from adaptlab.errors import AdaptlabError
 from adaptlab.fraud.model import META_FILE, load_model, predict_proba_standardised, unscorable_rows
 
@@ -42,6 +42,8 @@ def score_file(run_dir: Path, data: Path, out: Path | None = None) -> pd.DataFra
     """
     from adaptlab.fraud.data import COLUMNS, read_table, validate_schema
 
+    if out is not None:
+        check_output_file(out)  # before reading and scoring a file that may be large
     model, scaler, meta = load_model(_model_dir(run_dir))
     raw = read_table(Path(data))
     clashing = [str(c) for c in raw.columns if str(c) in SCORE_COLUMNS]
@@ -68,8 +70,6 @@ def score_file(run_dir: Path, data: Path, out: Path | None = None) -> pd.DataFra
 def _write_scores(result: pd.DataFrame, out: Path) -> None:
     """CSV written atomically: a crash never leaves a half-written scores file, nor a temp file."""
     try:
-        if out.is_dir():
-            raise AdaptlabError(f"--output {out} is a folder; give a file path such as {out / 'scores.csv'}")
         with atomic_path(out) as tmp:
             result.to_csv(tmp, index=False)
     except OSError as exc:

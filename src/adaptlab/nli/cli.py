@@ -133,7 +133,11 @@ def _predict(args: argparse.Namespace) -> int:
     from adaptlab.nli.readers import read_unlabelled_pairs
     from adaptlab.nli.study import run_predict, write_predictions
 
+    from adaptlab.core.atomic import check_output_file
+
     config = _resolve(NLIPredictConfig, args)
+    if config.file and config.output:
+        check_output_file(Path(config.output))  # before loading the model and predicting the whole file
     pairs = read_unlabelled_pairs(Path(config.file)) if config.file else pd.DataFrame(
         {"premise": [config.premise], "hypothesis": [config.hypothesis]})
     predictions = run_predict(args.model_path, pairs, max_length=config.max_length, batch_size=config.batch_size)
