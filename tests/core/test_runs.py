@@ -118,3 +118,36 @@ def test_unusable_output_root_or_name_is_one_line_error(tmp_path, setup):
             pass
     assert "\n" not in str(info.value)
     assert not root.is_dir() or list(root.iterdir()) == []
+
+
+def test_a_failed_run_removes_the_output_folders_it_created_and_only_those(tmp_path):
+    from adaptlab.core.runs import check_output_root
+
+    check_output_root(tmp_path / "a" / "b")  # the probe leaves nothing behind
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError):
+        with RunFolder(tmp_path / "a" / "b", "x"):
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "keep.txt").write_text("mine")
+    with pytest.raises(RuntimeError):
+        with RunFolder(tmp_path / "a" / "b", "x"):
+            raise RuntimeError("boom")
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["keep.txt"]
+    with RunFolder(tmp_path / "a" / "b", "x") as run:  # a finished run keeps the folders it created
+        pass
+    assert [p.name for p in (tmp_path / "a" / "b").iterdir()] == [run.path.name]
+
+
+def test_an_output_folder_below_a_file_or_with_a_too_long_name_is_one_line(tmp_path):
+    from adaptlab.core.runs import check_output_root
+    from adaptlab.errors import AdaptlabError
+
+    (tmp_path / "file").write_text("x")
+    for root, expected in ((tmp_path / "file" / "runs", "is a file, not a folder"),
+                           (tmp_path / ("n" * 300), "File name too long")):
+        with pytest.raises(AdaptlabError, match=expected) as info:
+            check_output_root(root)
+        assert "\n" not in str(info.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]

@@ -70,7 +70,11 @@ def test_a_run_that_raises_leaves_no_folder(small_csv, tmp_path, monkeypatch, fa
     config = FraudConfig(data=str(small_csv), epochs=1)
     with pytest.raises(RuntimeError, match="boom"):
         study.run_study(config, tmp_path / "runs", quiet=True)
-    assert list((tmp_path / "runs").iterdir()) == []
+    assert not (tmp_path / "runs").exists()  # the run created the output folder, so it goes too
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(RuntimeError, match="boom"):
+        study.run_study(config, tmp_path / "runs", quiet=True)
+    assert list((tmp_path / "runs").iterdir()) == []  # a folder that was there stays
 
 
 def test_bad_data_file_fails_before_any_folder(tmp_path, capsys):

@@ -43,6 +43,23 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def check_output_file(target: str | Path, what: str = "--output") -> Path:
+    """Refuse, in one line, an output file path that cannot be written (a folder, below a file, a name too long
+    for the temp file next to it), before a command spends time computing what goes there."""
+    target = Path(target)
+    try:
+        if target.is_dir():
+            raise AdaptlabError(f"{what} {target} is a folder; give a file path such as {target / 'out.csv'}")
+        blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise AdaptlabError(f"{what} {target} cannot be written: {blocking} is a file, not a folder")
+    except OSError as exc:
+        raise AdaptlabError(f"{what} {target} cannot be written: {exc.strerror or exc}") from None
+    if len(f"{PART_PREFIX}{target.name}-12345678".encode()) > 255:  # mkstemp's name next to it, per file system
+        raise AdaptlabError(f"{what} {target}: the file name is too long for the file system (255 bytes)")
+    return target
+
+
 def atomic_write_bytes(target: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``target`` atomically; returns ``target``."""
     with atomic_path(target) as tmp:

@@ -3,7 +3,8 @@
 A run is written into a hidden ``.incomplete-*`` folder next to its final place and renamed to
 ``<root>/<YYYYmmdd-HHMMSS>-<name>/`` only when everything succeeded. ``os.rename`` within one
 filesystem is atomic, so a folder without the ``.incomplete-`` prefix is always complete; a run
-that raises (or is interrupted with Ctrl-C) removes its partial folder.
+that raises (or is interrupted with Ctrl-C) removes its partial folder, and the output root too when the
+run created it and it is still empty: a failed run leaves nothing behind.
 
 The final name is claimed when the run *starts* (an exclusive ``.claim-<name>`` file), so everything a run
 writes that names its own folder (a report's "score with this model" command) is right even when two runs
@@ -46,16 +47,24 @@ class RunFolder:
         self.path: Path | None = None
         self.final_path: Path | None = None
         self._claim: Path | None = None
+        self._created: list[Path] = []  # folders above the run that this run created (removed if it fails)
 
     def __enter__(self) -> "RunFolder":
-        check_output_root(self.root)
-        remove_stale(self.root)
         owner = _owner()
         stamp = time.strftime("%Y%m%d-%H%M%S")
         _check_name_length(f"{INCOMPLETE_PREFIX}{stamp}-{self.name}-99@{owner}")
-        self.final_path, self._claim = _claim_name(self.root, f"{stamp}-{self.name}")
-        self.path = self.root / f"{INCOMPLETE_PREFIX}{self.final_path.name}@{owner}"
-        self.path.mkdir()
+        check_output_root(self.root)
+        self._created = _make_folders(self.root)
+        remove_stale(self.root)
+        try:
+            self.final_path, self._claim = _claim_name(self.root, f"{stamp}-{self.name}")
+            self.path = self.root / f"{INCOMPLETE_PREFIX}{self.final_path.name}@{owner}"
+            self.path.mkdir()
+        except BaseException:
+            if self._claim is not None:
+                self._claim.unlink(missing_ok=True)
+            _remove_empty(self._created)
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -66,10 +75,12 @@ class RunFolder:
                 self.path = None
                 return False
             self.path = self.final_path = self._move_into_place()
+            self._created = []  # they hold the finished run now
             return False
         finally:
             if self._claim is not None:
                 self._claim.unlink(missing_ok=True)
+            _remove_empty(self._created)
 
     def _move_into_place(self) -> Path:
         """Rename the finished folder to its claimed name.
@@ -118,21 +129,54 @@ def print_run_folder(path: Path, quiet: bool = False) -> None:
 
 
 def check_output_root(root: str | Path) -> Path:
-    """Create ``root`` if needed and make sure run folders can be written in it, else one-line AdaptlabError.
+    """Make sure run folders can be written in ``root``, else one-line AdaptlabError; leaves nothing behind.
 
     Studies call this before any long work, so a bad ``--output-dir`` fails in a second, not after training.
+    Missing folders are created for the probe and removed again: a run that then fails early (bad data, bad
+    settings) must not leave an empty output folder; :class:`RunFolder` creates them for real.
     """
     root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise AdaptlabError(f"output folder {root} is a file, not a folder")
+    created: list[Path] = []
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        blocking = next((p for p in (root, *root.parents) if p.exists() and not p.is_dir()), None)
+        if blocking == root:
+            raise AdaptlabError(f"output folder {root} is a file, not a folder")
+        if blocking is not None:
+            raise AdaptlabError(f"output folder {root} cannot be created: {blocking} is a file, not a folder")
+        created = _make_folders(root)
         probe = root / f".probe-{_owner()}"
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
         raise AdaptlabError(f"cannot write run folders in {root}: {exc.strerror or exc}") from None
+    finally:
+        _remove_empty(created)
     return root
+
+
+def _make_folders(path: Path) -> list[Path]:
+    """Create ``path`` and its missing parents; returns the folders this call created, outermost first."""
+    missing = [p for p in (path, *path.parents) if not p.exists()][::-1]
+    created = []
+    for folder in missing:
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+            continue  # made by a concurrent run meanwhile: not ours to remove
+        created.append(folder)
+    return created
+
+
+def _remove_empty(created: list[Path]) -> None:
+    """Remove the folders of :func:`_make_folders` again, innermost first, as long as they are empty (another
+    run may have started writing in them meanwhile: those stay)."""
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def remove_stale(root: Path) -> list[Path]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from adaptlab.errors import AdaptlabError
 from adaptlab.core.checks import MAX_THREADS, is_int, is_number, is_seed
-from adaptlab.fraud.data import SPLIT_METHODS
+from adaptlab.fraud.data import FEATURES, SPLIT_METHODS
 from adaptlab.fraud.methods import DEFAULT_METHODS, METHODS
 from adaptlab.fraud.protocols import PAPER, PROTOCOLS, SAFE
 from adaptlab.fraud.samplers import NO_RESAMPLER, RESAMPLERS
@@ -44,6 +44,17 @@ class TrainConfig:
 
 
 _TRAIN = TrainConfig()  # the single source of the training defaults
+
+# The reference MLP has ~4.1k parameters. 50M (200 MB of float32 weights, ~800 MB with Adam's state and the
+# gradients) is far past anything useful on 30 features, yet still allocates; a typo such as
+# ``hidden_sizes: [100000000, 100000000]`` would otherwise ask torch for 40 PB, or let the OS kill the run.
+MAX_MLP_PARAMETERS = 50_000_000
+
+
+def mlp_parameters(hidden_sizes: list[int], n_inputs: int = len(FEATURES)) -> int:
+    """Weights and biases of the MLP ``n_inputs -> hidden_sizes... -> 1``."""
+    widths = [n_inputs, *hidden_sizes, 1]
+    return sum((a + 1) * b for a, b in zip(widths, widths[1:]))
 
 
 def _setting(default, help: str, **extra):
@@ -96,15 +107,18 @@ class FraudSettings:
     def problems(self) -> list[str]:
         """What is wrong with the shared settings (subclasses add theirs)."""
         problems = []
-        if not (isinstance(self.name, str) and self.name and "/" not in self.name):
-            problems.append(f"name must be non-empty text without '/', not {self.name!r}")
-        if self.data is not None and not isinstance(self.data, str):
+        if not (isinstance(self.name, str) and self.name and "/" not in self.name and "\0" not in self.name):
+            problems.append(f"name must be non-empty text without '/' or NUL, not {self.name!r}")
+        if self.data is not None and not (isinstance(self.data, str) and self.data and "\0" not in self.data):
             problems.append(f"data must be a file path, not {self.data!r}")
         if self.split not in SPLIT_METHODS:
             problems.append(f"split must be one of {', '.join(SPLIT_METHODS)}, not {self.split!r}")
         if not (isinstance(self.hidden_sizes, list) and self.hidden_sizes
                 and all(is_int(h) and h > 0 for h in self.hidden_sizes)):
             problems.append(f"hidden_sizes must be a non-empty list of positive integers, not {self.hidden_sizes!r}")
+        elif mlp_parameters(self.hidden_sizes) > MAX_MLP_PARAMETERS:
+            problems.append(f"hidden_sizes {self.hidden_sizes} give an MLP of {mlp_parameters(self.hidden_sizes):,} "
+                            f"parameters; at most {MAX_MLP_PARAMETERS:,} are allowed")
         if not (is_number(self.dropout) and 0 <= self.dropout < 1):
             problems.append(f"dropout must be a number in [0, 1), not {self.dropout!r}")
         for key in ("test_size", "val_size"):

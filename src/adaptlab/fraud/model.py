@@ -26,7 +26,7 @@ from torch import nn
 
 from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.core.checks import is_int, is_number
-from adaptlab.fraud.config import TrainConfig
+from adaptlab.fraud.config import MAX_MLP_PARAMETERS, TrainConfig, mlp_parameters
 
 EVAL_BATCH = 65536  # rows per forward pass when scoring: large and vectorised, bounded memory
 
@@ -278,6 +278,9 @@ def load_model(folder: Path) -> tuple[MLP, Standardizer, dict]:
     hidden = meta.get("hidden_sizes")
     if not (isinstance(hidden, list) and hidden and all(is_int(h) and h > 0 for h in hidden)):
         raise AdaptlabError(f"{bad} hidden_sizes must be a non-empty list of positive integers, not {hidden!r}")
+    if mlp_parameters(hidden) > MAX_MLP_PARAMETERS:  # checked before torch allocates them
+        raise AdaptlabError(f"{bad} hidden_sizes {hidden} give {mlp_parameters(hidden):,} parameters; a fraud "
+                            f"model has at most {MAX_MLP_PARAMETERS:,}")
     for key, low, high in (("dropout", 0.0, 1.0), ("threshold", 0.0, 1.0)):
         value = meta.get(key)
         if not (is_number(value) and low <= value <= high):
@@ -328,6 +331,8 @@ def _read_weights(path: Path, model: MLP, hidden_sizes: list[int]) -> dict[str, 
         problems.append(f"unexpected {', '.join(unexpected)}")
     problems += [f"{k} is {tuple(state[k].shape)}, expected {tuple(v.shape)}"
                  for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    problems += [f"{k} holds NaN or infinite values" for k, v in state.items()
+                 if k in expected and v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if problems:
         raise AdaptlabError(f"{path}: the weights do not fit the MLP of {META_FILE} "
                             f"(hidden_sizes {hidden_sizes}): "

@@ -21,7 +21,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from adaptlab.core.atomic import atomic_path
+from adaptlab.core.atomic import atomic_path, check_output_file
 from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.fraud.model import META_FILE, MLP, Standardizer, load_model, predict_proba_standardised, unscorable_rows
 
@@ -108,8 +108,8 @@ def score_file(run_dir: Path, data: Path, out: Path | None = None, *, chunk_rows
     scorer = FraudScorer.load(run_dir)
     data = Path(data)
     summary = ScoreSummary()
-    if out is not None and Path(out).is_dir():
-        raise AdaptlabError(f"--output {out} is a folder; give a file path such as {Path(out) / 'scores.csv'}")
+    if out is not None:
+        check_output_file(out)  # before reading and scoring a file that may be large
     with _sink(out, stdout or sys.stdout) as write:
         for raw in read_chunks(data, chunk_rows):
             result = score_chunk(scorer, raw, str(data), first_row=summary.rows)

@@ -104,10 +104,18 @@ def read_meta(path: Path) -> dict:
     meta_file = Path(path) / META_FILE
     if not meta_file.is_file():
         return {}
+    return _read_json_object(meta_file)
+
+
+def _read_json_object(path: Path) -> dict:
+    """A JSON object from ``path``; anything else (not UTF-8, not JSON, a list) is a one-line AdaptlabError."""
     try:
-        return json.loads(meta_file.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AdaptlabError(f"{meta_file} is unreadable: {exc}") from None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON and bytes that are not UTF-8 alike
+        raise AdaptlabError(f"{path} is unreadable: {first_line(exc)}") from None
+    if not isinstance(data, dict):
+        raise AdaptlabError(f"{path} must hold a JSON object, not a {type(data).__name__}")
+    return data
 
 
 def load_trained(path: Path):
@@ -160,7 +168,14 @@ def _load_lora(path: Path, meta: dict) -> nn.Module:
             f"{path} is a LoRA adapter trained on a randomly initialised base whose weights were not saved; "
             "it cannot be reloaded"
         )
-    peft_config = PeftConfig.from_pretrained(str(path))
+    peft_type = _read_json_object(path / "adapter_config.json").get("peft_type")
+    if peft_type != "LORA":  # PEFT would fail with a KeyError, or load an adapter kind we never save
+        raise AdaptlabError(f"{path}/adapter_config.json: peft_type is {peft_type!r}, not 'LORA'; "
+                            "only LoRA adapters saved by adaptlab or PEFT are loaded")
+    try:
+        peft_config = PeftConfig.from_pretrained(str(path))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise AdaptlabError(f"{path}/adapter_config.json is not a valid LoRA config: {first_line(exc)}") from None
     spec = meta.get("base_model") or peft_config.base_model_name_or_path
     if not spec:
         raise AdaptlabError(f"{path}/adapter_config.json names no base model (base_model_name_or_path)")
@@ -175,6 +190,9 @@ def _load_lora(path: Path, meta: dict) -> nn.Module:
         detail = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), first_line(exc))
         raise AdaptlabError(f"{path}: the saved adapter does not fit the base built from {META_FILE} ({detail}); "
                             "its label names may disagree with the saved head") from None
+    except (TypeError, ValueError, KeyError) as exc:  # a hand-edited adapter_config.json PEFT cannot apply
+        raise AdaptlabError(f"{path}: PEFT cannot apply the adapter its adapter_config.json describes: "
+                            f"{first_line(exc)}") from None
     unrestored = sorted(set(base.adaptlab_missing_keys) - _adapter_modules_keys(path))
     if unrestored:
         print(f"warning: {len(unrestored)} weights of the base model {spec} are neither in its checkpoint nor in "

@@ -129,9 +129,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from adaptlab.core.atomic import check_output_file
     from adaptlab.nli.study import examples_to_predict, run_predict, write_predictions
 
     config = _resolve(NLIPredictConfig, args)
+    if config.file and config.output:
+        check_output_file(Path(config.output))  # before loading the model and predicting the whole file
     examples = examples_to_predict(args.model_path, config)
     predictions = run_predict(args.model_path, examples, max_length=config.max_length, batch_size=config.batch_size)
     if config.file is None:

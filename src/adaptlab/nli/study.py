@@ -16,7 +16,7 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list, set_seed
 
-from adaptlab.core.atomic import atomic_path
+from adaptlab.core.atomic import atomic_path, check_output_file
 from adaptlab.core.report import Report
 from adaptlab.core.runs import RunFolder, check_output_root
 from adaptlab.core.system import machine_description
@@ -210,8 +210,12 @@ def _write_predictions(run: RunFolder, evals: dict, probabilities: dict, labels:
 
 def write_predictions(predictions: pd.DataFrame, path: Path) -> Path:
     """Write a predictions table as CSV in one piece: a failed write leaves no half-written file."""
-    with atomic_path(path) as tmp:
-        predictions.to_csv(tmp, index=False)
+    check_output_file(path)
+    try:
+        with atomic_path(path) as tmp:
+            predictions.to_csv(tmp, index=False)
+    except OSError as exc:
+        raise AdaptlabError(f"cannot write the predictions to {path}: {exc.strerror or exc}") from None
     return path
 
 
