@@ -29,7 +29,7 @@ def _load(name: str, path: Path):
 
 
 # the fixtures' builders live with the study tests; loaded by path (tests are not a package)
-fraud_fixtures = _load("fraud_fixtures", TESTS / "fraud" / "conftest.py")
+fraud_fixtures = _load("fraud_fixtures", TESTS / "conftest.py")  # make_frame lives at the top (serve uses it too)
 nli_fixtures = _load("nli_fixtures", TESTS / "nli" / "conftest.py")
 
 
