@@ -289,3 +289,26 @@ def test_gpu_resume_restores_cuda_generators_and_the_fp16_loss_scale(precision, 
         assert b == pytest.approx(a, rel=1e-4, abs=1e-5)
     final = dict(resumed.named_parameters())
     assert all(torch.allclose(p, final[n], atol=1e-5) for n, p in straight.named_parameters())
+
+
+def test_leftover_incomplete_checkpoints_are_swept_and_the_frozen_base_is_hashed_once(tiny_roberta_pretrained,
+                                                                                     tmp_path, monkeypatch):
+    """A run killed while checkpointing leaves `.incomplete-step-*`: the next checkpoint in that folder removes
+    every such leftover (never resumed from). The frozen weights are hashed at the first checkpoint only."""
+    import adaptlab.nli.checkpoints as checkpoints
+
+    folder = tmp_path / "ckpt"
+    for step in (3, 9):  # leftovers of an earlier, killed run: one before and one after this run's steps
+        (folder / f".incomplete-step-{step:07d}").mkdir(parents=True)
+        (folder / f".incomplete-step-{step:07d}" / TRAINABLE).write_bytes(b"half")
+    hashed = []
+    real = checkpoints.frozen_fingerprint
+    monkeypatch.setattr(checkpoints, "frozen_fingerprint", lambda model: hashed.append(1) or real(model))
+    model, tokenizer = lora_model(tiny_roberta_pretrained)
+    train(model, tokenizer, TRAIN, EVAL, config(checkpoint_dir=folder))  # checkpoints at steps 2 and 4
+    assert sorted(p.name for p in folder.iterdir()) == ["step-0000002", "step-0000004"]
+    assert len(hashed) == 1
+    manifests = {json.loads((folder / name / "checkpoint.json").read_text())["frozen_sha256"]
+                 for name in ("step-0000002", "step-0000004")}
+    assert manifests == {real(model)}
+    assert find_checkpoint(folder) == folder / "step-0000004"

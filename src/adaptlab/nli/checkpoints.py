@@ -61,7 +61,10 @@ def save_checkpoint(accelerator, model, optimizer, scheduler, folder: Path, step
     """Write checkpoint ``folder/step-NNNNNNN``: every process its RNG state, the main process everything else."""
     final, partial = Path(folder) / f"step-{step:07d}", Path(folder) / f".incomplete-step-{step:07d}"
     if accelerator.is_main_process:
-        shutil.rmtree(partial, ignore_errors=True)  # left by a run killed while checkpointing this step
+        # a run killed while checkpointing leaves its .incomplete-step-* folder; steps only grow within a run, so
+        # any such folder here is a leftover (this step's included) and never a checkpoint to resume from
+        for leftover in Path(folder).glob(".incomplete-step-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
         partial.mkdir(parents=True)
     accelerator.wait_for_everyone()
     _save_tensors(partial / rng_file(accelerator.process_index), *_rng_state())
@@ -77,7 +80,7 @@ def save_checkpoint(accelerator, model, optimizer, scheduler, folder: Path, step
         _write_json(partial / MANIFEST, {"format": FORMAT, "version": VERSION,
                                          "num_processes": accelerator.num_processes,
                                          "mixed_precision": accelerator.mixed_precision,
-                                         "frozen_sha256": frozen_fingerprint(model)})
+                                         "frozen_sha256": _frozen_fingerprint_once(model)})
         _write_json(partial / TRAINER_STATE, trainer_state)
     accelerator.wait_for_everyone()  # every process's RNG file is in place before the folder becomes final
     if accelerator.is_main_process:
@@ -105,6 +108,18 @@ def _trainable(model) -> dict[str, torch.nn.Parameter]:
 def frozen_fingerprint(model) -> str:
     """sha256 of every frozen parameter (name, dtype, shape, bytes): what the checkpoint does not store."""
     return tensors_sha256((name, p) for name, p in model.named_parameters() if not p.requires_grad)
+
+
+def _frozen_fingerprint_once(model) -> str:
+    """:func:`frozen_fingerprint`, computed at the first checkpoint of a run and reused: frozen weights never
+    change while training, and hashing them costs seconds per checkpoint on a large base (1.4 GB for
+    roberta-large). Recomputed if the set of frozen parameters changes."""
+    frozen = tuple(name for name, p in model.named_parameters() if not p.requires_grad)
+    cached = getattr(model, "_adaptlab_frozen_sha256", None)
+    if cached is None or cached[0] != frozen:
+        cached = (frozen, frozen_fingerprint(model))
+        model._adaptlab_frozen_sha256 = cached
+    return cached[1]
 
 
 def _optimizer_state(optimizer) -> tuple[dict[str, torch.Tensor], dict]:
