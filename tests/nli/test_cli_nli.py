@@ -170,3 +170,18 @@ def test_an_output_dir_that_is_a_file_fails_before_any_work(saved_full_model, ev
     assert "is a file, not a folder" in capsys.readouterr().err
     assert main(["nli", "train", "--data", str(eval_csv), "--output-dir", str(blocker)]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err  # before the default model would be loaded
+
+
+def test_evaluate_checks_its_data_before_loading_any_model(tmp_path, capsys, monkeypatch):
+    import adaptlab.nli.study as study
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("the model was loaded before --data was checked")
+
+    monkeypatch.setattr(study, "load_trained", must_not_load)
+    (tmp_path / "model").mkdir()
+    assert main(["nli", "evaluate", str(tmp_path / "model"), "--data", str(tmp_path / "nope.csv"), "--output-dir",
+                 str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no such file or folder" in err and "nope.csv" in err and "\n" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -173,6 +173,13 @@ def load_eval_data(data: str | None = None, *, task: TaskSpec | str | None = Non
     return _with_subsets(None, evals, source, dropped, None, max_eval_samples, seed, task)
 
 
+def check_data_source(data: str | None, task: TaskSpec | str | None = None) -> None:
+    """One-line error now for ``--data`` that is neither a task name (its hub dataset) nor an existing path: a
+    command checks it before loading a model, not after."""
+    if not _is_hub(data):
+        _existing(data, task if isinstance(task, TaskSpec) else get_task(task))
+
+
 def _existing(data: str, task: TaskSpec) -> Path:
     path = Path(data).expanduser()
     if not path.exists():

@@ -23,7 +23,7 @@ from adaptlab.core.system import machine_description
 from adaptlab.errors import AdaptlabError
 from adaptlab.nli.artifacts import MODEL_FOLDER, load_trained, read_meta, save_trained, trained_model_dir
 from adaptlab.nli.config import NLIEvaluateConfig, NLIPredictConfig, NLIRunConfig
-from adaptlab.nli.data import load_eval_data, load_nli_data, resolve_task
+from adaptlab.nli.data import check_data_source, load_eval_data, load_nli_data, resolve_task
 from adaptlab.nli.evaluation import (CURVE_CAPTIONS, add_metrics_to_report, evaluate_splits, label_columns,
                                      model_label_names, plot_history, predictions_frame, require_label_columns)
 from adaptlab.nli.inference import predict_proba
@@ -154,6 +154,7 @@ def run_evaluate(model_path: str | Path, config: NLIEvaluateConfig | None = None
     """
     config = config or NLIEvaluateConfig()  # checked where it is made, as for run_train
     check_output_root(config.output_dir)
+    check_data_source(config.data, config.task)  # a missing --data fails now, not after loading the model
     model_dir = trained_model_dir(model_path)
     model, tokenizer = load_trained(model_dir)
     task = _task_to_score(model, model_dir, config)
