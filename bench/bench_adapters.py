@@ -139,6 +139,8 @@ def main() -> None:
     parser.add_argument("--random-base", default=None, metavar="PRESET",
                         help="a randomly initialised PRESET (e.g. roberta-large) instead of --model's weights")
     parser.add_argument("--tokenizer", default="minilm", help="tokenizer for --random-base (default: minilm)")
+    parser.add_argument("--lora-batching", default="auto", choices=("auto", "gathered", "peft"),
+                        help="the registry's mixed-batch LoRA path (auto: gathered on GPUs, PEFT's on the CPU)")
     args = parser.parse_args()
     global DEVICE
     DEVICE = args.device
@@ -154,7 +156,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     pairs = [PAIRS[i % len(PAIRS)] for i in range(args.items)]
     result: dict = {"model": args.model, "items": args.items, "repeats": args.repeats, "rank": args.rank,
-                    "threads": args.threads, "machine": machine_description(), "device": args.device}
+                    "threads": args.threads, "machine": machine_description(), "device": args.device,
+                    "lora_batching": args.lora_batching}
     with tempfile.TemporaryDirectory() as tmp:
         if args.random_base:
             args.model = random_base(args.random_base, args.tokenizer, Path(tmp) / "base")
@@ -163,7 +166,8 @@ def main() -> None:
         names = [f"task{i}" for i in range(len(adapters))]
 
         before = rss_bytes()
-        registry = AdapterRegistry.from_base(args.model, device=args.device, batch_size=args.items)
+        registry = AdapterRegistry.from_base(args.model, device=args.device, batch_size=args.items,
+                                             lora_batching=args.lora_batching)
         for name, folder in zip(names, adapters):
             registry.add(name, folder)
         result["registry_rss_growth_bytes"] = rss_bytes() - before
@@ -228,7 +232,8 @@ def format_table(r: dict) -> str:
          r["naive_rss_growth_bytes"] / mib),
     ]
     lines = [f"{r['model']}, {n} items per call (pairs), rank-{r['rank']} LoRA on query/value, "
-             f"{r['threads']} torch thread(s), median of {r['repeats']}; {r['machine']}", "",
+             f"{r['threads']} torch thread(s), median of {r['repeats']}, lora_batching={r['lora_batching']}; "
+             f"{r['machine']}", "",
              f"| setup | items/s | parameters (MiB) | {'CUDA memory' if 'cuda' in r['device'] else 'RSS'} growth "
              "while loading (MiB) |", "|---|---:|---:|---:|"]
     for name, speed, params, rss in rows:

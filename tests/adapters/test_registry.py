@@ -32,18 +32,25 @@ def assert_equal_alone(tiny, registry, adapters, items, predictions, atol=1e-5):
         assert prediction.label == labels[int(np.argmax(got))]
 
 
+@pytest.mark.parametrize("lora_batching", ["peft", "gathered"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_random_mixes_and_orders_equal_each_adapter_alone(family, tiny, seed, one_torch_thread):
+def test_random_mixes_and_orders_equal_each_adapter_alone(family, tiny, seed, lora_batching, one_torch_thread):
     _, base, adapters = family
-    registry = full_registry(base, adapters, batch_size=5)  # several chunks, each mixing tasks
+    registry = full_registry(base, adapters, batch_size=5, lora_batching=lora_batching)  # chunks mixing tasks
     assert [(t.name, len(t.labels), t.input) for t in registry.tasks()] == \
         [("nli3", 3, "pair"), ("sent2", 2, "single"), ("topic4", 4, "pair")]
     items = tiny.random_items(np.random.default_rng(seed), 23)
     assert len({task for task, *_ in items}) == 3
+    # PEFT's path runs each row through the same ops as the adapter alone: equal to fp32 rounding. The gathered
+    # path sums in another order, and one item here (bert, seed 2) is so ill-conditioned in float32 (random LoRA
+    # updates as large as the base outputs) that PEFT's own answer is 1e-5 from the float64 one and the gathered
+    # one 4e-5; over 200 items both stay within 6e-6 of float64. test_gathered_lora checks the two paths agree to
+    # 1e-6 in float64.
+    atol = 1e-5 if lora_batching == "peft" else 5e-5
     predictions = registry.classify(items)
-    assert_equal_alone(tiny, registry, adapters, items, predictions)
+    assert_equal_alone(tiny, registry, adapters, items, predictions, atol)
     # the same items in reverse order: same answers, in the new order
-    assert_equal_alone(tiny, registry, adapters, items[::-1], registry.classify(items[::-1]))
+    assert_equal_alone(tiny, registry, adapters, items[::-1], registry.classify(items[::-1]), atol)
 
 
 def test_adapters_differ_so_routing_matters(family, tiny):
@@ -60,9 +67,10 @@ def test_adapters_differ_so_routing_matters(family, tiny):
     assert max(a.probabilities.values()) > 0.4  # perturbed adapters are far from uniform
 
 
-def test_predict_for_one_task_and_input_kinds(family, tiny):
+@pytest.mark.parametrize("lora_batching", ["peft", "gathered"])
+def test_predict_for_one_task_and_input_kinds(family, tiny, lora_batching):
     _, base, adapters = family
-    registry = full_registry(base, adapters)
+    registry = full_registry(base, adapters, lora_batching=lora_batching)
     texts = ["A woman reads a book in the park.", "Nobody is outside."]
     single = registry.predict("sent2", texts)
     assert_equal_alone(tiny, registry, adapters, [("sent2", t, None) for t in texts], single)
