@@ -105,8 +105,11 @@ def main() -> None:
 def write_doc(rows_table) -> None:
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM")
-    lines = [START, f"Measured {dt.date.today()} on {machine} with `python bench/bench_fraud_score.py "
-             "--update-doc` (the ULB rows repeated; output in the input's format; chunks of 200,000 rows).", "",
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines = [START, f"Measured {dt.date.today()} on {machine} (load average at the end {load}: the machine was "
+             "shared with other jobs, so rates are lower bounds) with `python bench/bench_fraud_score.py "
+             "--update-doc` (the ULB rows repeated; output in the input's format; chunks of 200,000 rows). Peak "
+             "RSS is the scoring process's whole resident memory (Python, torch and pyarrow included).", "",
              "| format | rows | input size | wall time | rows/s | peak RSS |", "|---|---:|---:|---:|---:|---:|"]
     for fmt, size, nbytes, wall, rate, peak in rows_table:
         lines.append(f"| {fmt} | {size:,} | {nbytes / 2**30:.2f} GiB | {wall:.1f} s | {rate:,.0f} | "

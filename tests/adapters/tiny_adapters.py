@@ -28,8 +28,12 @@ TASKS = {
 
 
 def make_adapter(base: Path, out: Path, labels: list[str], kind: str, seed: int, scale: float = 0.5,
-                 **settings) -> Path:
-    """A saved LoRA adapter on ``base`` with seeded random LoRA + head weights and the given labels/input kind."""
+                 lora_scale: float = 0.1, **settings) -> Path:
+    """A saved LoRA adapter on ``base`` with seeded random LoRA + head weights and the given labels/input kind.
+
+    LoRA matrices ~ N(0, lora_scale): updates that change every output clearly, yet smaller than the base's own
+    (as trained adapters are); larger ones make float32 results ill-conditioned in the tiny models. Head ~ N(0,
+    scale): outputs far from uniform."""
     from adaptlab.nli.artifacts import META_FILE, save_trained
     from adaptlab.nli.methods import MethodConfig
     from adaptlab.nli.models import build_model
@@ -42,7 +46,7 @@ def make_adapter(base: Path, out: Path, labels: list[str], kind: str, seed: int,
     with torch.no_grad():
         for name, param in model.named_parameters():
             if param.requires_grad:
-                param.normal_(0.0, scale)
+                param.normal_(0.0, lora_scale if "lora_" in name else scale)
     save_trained(model, tokenizer, out, method)
     meta = json.loads((out / META_FILE).read_text())
     meta["task"] = {"name": out.name, "input": kind, "text_fields": ["text"] if kind == "single" else
