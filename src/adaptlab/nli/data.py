@@ -208,18 +208,6 @@ def _keep_wanted(evals: dict[str, pd.DataFrame], wanted: set[str] | None, source
 
 
 def _with_subsets(train: pd.DataFrame | None, evals: dict[str, pd.DataFrame], source: str, dropped: dict[str, int],
-                  max_train_samples: int | None, max_eval_samples: int | None, seed: int) -> NLIData:
-    """The tables cut to their seeded, stratified subsets; eval splits that were cut are recorded."""
-    subsampled = {name: len(frame) for name, frame in evals.items()
-                  if max_eval_samples and len(frame) > max_eval_samples}
-    if train is None:  # evaluation only: an empty table with the columns of the eval tables
-        train = next(iter(evals.values())).iloc[:0]
-    return NLIData(train=_subsample(train, max_train_samples, seed),
-                   evals={name: _subsample(frame, max_eval_samples, seed) for name, frame in evals.items()},
-                   source=source, dropped=dropped, subsampled=subsampled)
-
-
-def _with_subsets(train: pd.DataFrame | None, evals: dict[str, pd.DataFrame], source: str, dropped: dict[str, int],
                   max_train_samples: int | None, max_eval_samples: int | None, seed: int, task: TaskSpec) -> NLIData:
     """The tables cut to their seeded, stratified subsets; eval splits that were cut are recorded."""
     subsampled = {name: len(frame) for name, frame in evals.items()
