@@ -27,9 +27,9 @@ import psutil
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from doc_blocks import replace_block  # bench/ is the script's folder, first on sys.path
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-START, END = "<!-- bench_fraud_score:start -->", "<!-- bench_fraud_score:end -->"
 ADAPTLAB = [sys.executable, "-m", "adaptlab"]
 
 
@@ -106,7 +106,7 @@ def write_doc(rows_table) -> None:
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    lines = [START, f"Measured {dt.date.today()} on {machine} (load average at the end {load}: the machine was "
+    lines = [f"Measured {dt.date.today()} on {machine} (load average at the end {load}: the machine was "
              "shared with other jobs, so rates are lower bounds) with `python bench/bench_fraud_score.py "
              "--update-doc` (the ULB rows repeated; output in the input's format; chunks of 200,000 rows). Peak "
              "RSS is the scoring process's whole resident memory (Python, torch and pyarrow included).", "",
@@ -114,14 +114,7 @@ def write_doc(rows_table) -> None:
     for fmt, size, nbytes, wall, rate, peak in rows_table:
         lines.append(f"| {fmt} | {size:,} | {nbytes / 2**30:.2f} GiB | {wall:.1f} s | {rate:,.0f} | "
                      f"{peak / 2**20:,.0f} MiB |")
-    lines.append(END)
-    text = DOC.read_text()
-    block = "\n".join(lines)
-    if START in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
-    else:
-        text += "\n## `fraud score` streaming\n\n" + block + "\n"
-    DOC.write_text(text)
+    replace_block(DOC, "bench_fraud_score", "\n".join(lines), "## `fraud score` streaming")
 
 
 if __name__ == "__main__":

@@ -32,10 +32,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from doc_blocks import replace_block  # bench/ is the script's folder, first on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- bench_serve:start -->", "<!-- bench_serve:end -->"
 
 
 def tiny_helpers():
@@ -162,13 +162,7 @@ def table(rows: list[tuple[str, dict]], best_direct: float) -> str:
 
 
 def update_doc(block: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    section = f"{START}\n{block}\n{END}"
-    if START in text and END in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
+    replace_block(DOC, "bench_serve", block)
 
 
 def main() -> int:

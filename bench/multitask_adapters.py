@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
+from doc_blocks import replace_block  # bench/ is the script's folder, first on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "results.md"
-START, END = "<!-- multitask_adapters:start -->", "<!-- multitask_adapters:end -->"
 ADAPTLAB = [sys.executable, "-m", "adaptlab"]
 TASK_DATA = {  # task -> its data under --data-root
     "mnli": "mnli/multinli_1.0_dev_matched.csv",
@@ -236,7 +236,7 @@ def _load_full(folder: str):
 def write_doc(args, rows: list[dict], memory: dict) -> None:
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, CPU only")
-    lines = [START, f"Measured {dt.date.today()} on {machine} with `python bench/multitask_adapters.py "
+    lines = [f"Measured {dt.date.today()} on {machine} with `python bench/multitask_adapters.py "
              f"--model {args.model} --train-samples {args.train_samples} --steps {args.steps} "
              f"--eval-samples {args.eval_samples} --update-doc`: one LoRA adapter per task (`adaptlab nli train "
              "--method lora`, default settings otherwise), each scored alone, then all four served together from "
@@ -253,14 +253,9 @@ def write_doc(args, rows: list[dict], memory: dict) -> None:
               f"{memory['registry parameter MiB']:.1f} MiB of parameters against "
               f"{memory['four full models parameter MiB']:.1f} MiB for four full fine-tuned models; loading it adds "
               f"{memory['registry RSS MiB']:.0f} MiB to a fresh process, loading the four full models "
-              f"{memory['four full models RSS MiB']:.0f} MiB.", END]
-    text = DOC.read_text()
-    block = "\n".join(lines)
-    if START in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
-    else:
-        text += "\n## Four task adapters on one base (MNLI, RTE, SST-2, AG News)\n\n" + block + "\n"
-    DOC.write_text(text)
+              f"{memory['four full models RSS MiB']:.0f} MiB."]
+    replace_block(DOC, "multitask_adapters", "\n".join(lines),
+                  "## Four task adapters on one base (MNLI, RTE, SST-2, AG News)")
 
 
 if __name__ == "__main__":
