@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from adaptlab.errors import AdaptlabError, first_line
-from adaptlab.nli.artifacts import read_meta, trained_model_dir
+from adaptlab.nli.artifacts import read_lora_config, read_meta, trained_model_dir
 from adaptlab.nli.models import check_safetensors
 
 ADAPTER_CONFIG, ADAPTER_WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
@@ -48,26 +48,13 @@ def check_task_name(name: object) -> str:
 
 def read_adapter(adapter_dir: str | Path) -> AdapterFiles:
     """Read and check a LoRA adapter folder (or a run folder holding one in ``model/``); tensors on the CPU."""
-    from peft import PeftConfig, PeftType
-
     path = trained_model_dir(adapter_dir)
     if not (path / ADAPTER_CONFIG).is_file():
         raise AdaptlabError(f"{path} is not a LoRA adapter folder (no {ADAPTER_CONFIG}); the registry serves "
                             "adapters saved by `adaptlab nli train --method lora`")
-    if not (path / ADAPTER_WEIGHTS).is_file():
-        raise AdaptlabError(f"{path} has no {ADAPTER_WEIGHTS}; only safetensors adapters are loaded, never "
-                            "pickled .bin files")
-    check_safetensors(path)
     meta = read_meta(path)
-    if meta.get("random_init"):
-        raise AdaptlabError(f"{path} was trained on a randomly initialised base whose weights were not saved; "
-                            "no registry can serve it")
-    try:
-        peft_config = PeftConfig.from_pretrained(str(path))
-    except (OSError, ValueError, TypeError) as exc:
-        raise AdaptlabError(f"{path}/{ADAPTER_CONFIG} is unreadable: {first_line(exc)}") from None
-    if peft_config.peft_type != PeftType.LORA:
-        raise AdaptlabError(f"{path} is a {peft_config.peft_type} adapter; the registry serves LoRA adapters")
+    peft_config = read_lora_config(path, meta)
+    check_safetensors(path)
     if peft_config.use_dora:
         raise AdaptlabError(f"{path} is a DoRA adapter, which PEFT cannot mix with other adapters in one batch; "
                             "merge it (`adaptlab nli merge`) and serve it as its own model")

@@ -160,9 +160,13 @@ def _check_label_names(path: Path, meta: dict, num_labels: int | None) -> None:
                                 f"label(s) but the model's head has {num_labels} outputs")
 
 
-def _load_lora(path: Path, meta: dict) -> nn.Module:
+def read_lora_config(path: Path, meta: dict):
+    """The ``LoraConfig`` of the adapter folder ``path`` (``meta``: its adaptlab_model.json), after the checks every
+    reader of an adapter needs: safetensors weights (never PEFT's pickled .bin), a base that can be rebuilt, a
+    LoRA config PEFT can read. One-line AdaptlabError otherwise."""
     if not (path / "adapter_model.safetensors").is_file():  # never fall back to PEFT's pickled .bin
-        raise AdaptlabError(f"{path} has no adapter_model.safetensors; only safetensors adapters are loaded")
+        raise AdaptlabError(f"{path} has no adapter_model.safetensors; only safetensors adapters are loaded, never "
+                            "pickled .bin files")
     if meta.get("random_init"):
         raise AdaptlabError(
             f"{path} is a LoRA adapter trained on a randomly initialised base whose weights were not saved; "
@@ -173,9 +177,13 @@ def _load_lora(path: Path, meta: dict) -> nn.Module:
         raise AdaptlabError(f"{path}/adapter_config.json: peft_type is {peft_type!r}, not 'LORA'; "
                             "only LoRA adapters saved by adaptlab or PEFT are loaded")
     try:
-        peft_config = PeftConfig.from_pretrained(str(path))
-    except (TypeError, ValueError, KeyError) as exc:
+        return PeftConfig.from_pretrained(str(path))
+    except (OSError, TypeError, ValueError, KeyError) as exc:
         raise AdaptlabError(f"{path}/adapter_config.json is not a valid LoRA config: {first_line(exc)}") from None
+
+
+def _load_lora(path: Path, meta: dict) -> nn.Module:
+    peft_config = read_lora_config(path, meta)
     spec = meta.get("base_model") or peft_config.base_model_name_or_path
     if not spec:
         raise AdaptlabError(f"{path}/adapter_config.json names no base model (base_model_name_or_path)")
