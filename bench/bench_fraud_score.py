@@ -96,10 +96,10 @@ def main() -> None:
                       f"{size / wall:>10,.0f} rows/s  peak RSS {peak / 2**20:,.0f} MiB", flush=True)
                 data.unlink()
                 out.unlink()
+                if args.update_doc:  # after every size: a long run that is stopped still leaves what it measured
+                    write_doc(rows_table)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if args.update_doc:
-        write_doc(rows_table)
 
 
 def write_doc(rows_table) -> None:
