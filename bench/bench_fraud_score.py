@@ -80,8 +80,8 @@ def main() -> None:
         run = subprocess.run([*ADAPTLAB, "fraud", "run", "--epochs", "1", "--output-dir", str(work / "runs"),
                               "--quiet"], check=True, capture_output=True, text=True).stdout.strip()
         rows_table = []
-        for fmt in args.formats.split(","):
-            for size in (int(float(s)) for s in args.sizes.split(",")):
+        for size in (int(float(s)) for s in args.sizes.split(",")):
+            for fmt in args.formats.split(","):
                 if fmt == "csv" and size > args.csv_max_rows:
                     continue
                 data, out = work / f"in-{size}.{fmt}", work / f"scores-{size}.{fmt}"
