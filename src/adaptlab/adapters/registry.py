@@ -226,7 +226,8 @@ class AdapterRegistry:
         """Task ``name``'s LoRA tensors under PEFT's saved names (as in ``adapter_model.safetensors``)."""
         from peft import get_peft_model_state_dict
 
-        return get_peft_model_state_dict(self._peft, adapter_name=self.task(name).name)
+        # the vocabulary is never resized: no embedding matrices to save, and no hub lookup to find that out
+        return get_peft_model_state_dict(self._peft, adapter_name=self.task(name).name, save_embedding_layers=False)
 
     def head_state(self, name: str) -> dict[str, torch.Tensor]:
         """Task ``name``'s head tensors under PEFT's saved names (``base_model.model.classifier.weight`` ...)."""
