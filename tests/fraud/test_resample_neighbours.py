@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from adaptlab.fraud import neighbours
 from adaptlab.fraud.neighbours import Geometry, select_k_nearest, within_boundary
 
 
@@ -75,8 +76,28 @@ def test_select_is_exact_when_one_feature_dwarfs_the_others():
 def test_select_is_exact_for_values_near_the_float32_range():
     X = np.random.default_rng(4).normal(0, 1e16, (200, 3))  # |x|^2 ~ 1e32: too close to float32's 3.4e38,
     geo = Geometry.of(X)  # so the pre-selection runs in float64
-    assert geo.augmented.dtype == np.float64
+    assert geo.augmented_t.dtype == np.float64
     query = np.array([1, 50, 199])
     found = select_k_nearest(geo, query, None, 7)
     for r, i in enumerate(query):
         assert np.array_equal(as_sets(found, len(query))[r], brute_force(X, i, np.arange(len(X)), 7)[0])
+
+
+def test_tiled_and_threaded_search_equals_brute_force(monkeypatch):
+    # tiny tiles: many tiles per block, split between threads, merged back into row-major order
+    monkeypatch.setattr(neighbours, "TILE_VALUES", 1)
+    monkeypatch.setattr(neighbours, "MIN_TILE_COLUMNS", 37)
+    monkeypatch.setattr(neighbours, "_WORKERS", 3)
+    rng = np.random.default_rng(5)
+    X = np.rint(rng.normal(0, 3, (900, 3)))  # ties across tile borders
+    y = (rng.random(900) < 0.1).astype(int)
+    members = np.flatnonzero(y == 1)
+    geo = Geometry.of(X)
+    found = select_k_nearest(geo, members, None, 40)
+    assert np.all(np.diff(found.row) >= 0)
+    rows, cols = within_boundary(geo, members, members, found.kth_distance, found.kth_index)
+    for r, i in enumerate(members):
+        expected, kth_distance, kth_index = brute_force(X, i, np.arange(len(X)), 40)
+        assert np.array_equal(found.col[found.row == r], expected)  # ascending within each query
+        assert (found.kth_distance[r], found.kth_index[r]) == (kth_distance, kth_index)
+        assert np.array_equal(cols[rows == r], expected[y[expected] == 1])

@@ -159,7 +159,7 @@ class ADASYN(BaseOverSampler):
         n_rows = len(X)
         out = np.empty((n_rows + len(self.provenance_), X.shape[1]), dtype=out_dtype)
         out[:n_rows] = X
-        block = 1 << 16
+        block = 1 << 12  # ~1 MiB per temporary: the gathers and arithmetic stay in cache
         for start in range(0, len(self.provenance_), block):
             parent = X64[self.provenance_[start:start + block, 0]]
             partner = X64[self.provenance_[start:start + block, 1]]
