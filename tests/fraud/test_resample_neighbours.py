@@ -76,7 +76,7 @@ def test_select_is_exact_when_one_feature_dwarfs_the_others():
 def test_select_is_exact_for_values_near_the_float32_range():
     X = np.random.default_rng(4).normal(0, 1e16, (200, 3))  # |x|^2 ~ 1e32: too close to float32's 3.4e38,
     geo = Geometry.of(X)  # so the pre-selection runs in float64
-    assert geo.augmented_t.dtype == np.float64
+    assert geo.augmented.dtype == np.float64
     query = np.array([1, 50, 199])
     found = select_k_nearest(geo, query, None, 7)
     for r, i in enumerate(query):

@@ -49,7 +49,7 @@ class Geometry:
     """Precomputed views of one data matrix, shared by all queries against it."""
 
     data: np.ndarray  # (n, d) float64, C-contiguous: the rows themselves (exact distances gather rows)
-    augmented_t: np.ndarray  # (d + 1, n): [x - mean, |x - mean|^2] per column; one product gives |x|^2 - 2 q.x
+    augmented: np.ndarray  # (n, d + 1): [x - mean, |x - mean|^2]; one product gives |x|^2 - 2 q.x
     sq_norms: np.ndarray  # (n,) float64 |x - mean|^2
     largest_sq: float  # max |x - mean|^2 + |mean|^2 over the data
     unit_roundoff: float  # of the approximation's dtype
@@ -69,11 +69,11 @@ class Geometry:
         # float32: the approximation only pre-selects (see margin()); half the bytes to stream, ~2x faster.
         # float64 only where squared norms would overflow float32.
         dtype = np.float32 if largest_sq < 1e30 else np.float64
-        augmented_t = np.empty((d + 1, n), dtype=dtype)  # row by row: the product streams it contiguously
+        augmented = np.empty((n, d + 1), dtype=dtype)  # a tile's rows are contiguous: a transposed BLAS operand
         for start in range(0, n, ROW_STEP):
-            augmented_t[:d, start:start + ROW_STEP] = (X[start:start + ROW_STEP] - mean).T
-        augmented_t[d] = sq_norms
-        return cls(X, augmented_t, sq_norms, largest_sq, float(np.finfo(dtype).eps) / 2)
+            np.subtract(X[start:start + ROW_STEP], mean, out=augmented[start:start + ROW_STEP, :d], casting="unsafe")
+        augmented[:, d] = sq_norms
+        return cls(X, augmented, sq_norms, largest_sq, float(np.finfo(dtype).eps) / 2)
 
     def margin(self, query: np.ndarray) -> np.ndarray:
         """Per-query bound (squared distance units) on |approx() + shift() - exact squared distance|.
@@ -85,19 +85,19 @@ class Geometry:
         ~1e-16 relative and get a generous 64x(d + 2) cover. A wider margin only costs a few more exact
         distances, never correctness.
         """
-        n_terms = self.augmented_t.shape[0]
+        n_terms = self.augmented.shape[1]
         scale = self.sq_norms[query] + 2.0 * self.largest_sq
         return 2.0 * (n_terms + 4) * self.unit_roundoff * scale + 64.0 * (n_terms + 1) * _U64 * scale
 
     def query_side(self, query: np.ndarray) -> np.ndarray:
-        """(len(query), d + 1) left factor: ``lhs @ augmented_t[:, j]`` is ``|x_j|^2 - 2 q.x_j``, the squared
+        """(len(query), d + 1) left factor: ``lhs @ augmented[j]`` is ``|x_j|^2 - 2 q.x_j``, the squared
         distance minus the per-row constant ``|q|^2`` (so the order within a row is the same)."""
-        q = self.augmented_t[:-1, query].T
+        q = self.augmented[query, :-1]
         return np.hstack([-2.0 * q, np.ones((len(query), 1), dtype=q.dtype)])
 
     def pool_side(self, pool: np.ndarray | None) -> np.ndarray:
-        """(d + 1, len(pool) or n) right factor of the product."""
-        return self.augmented_t if pool is None else self.augmented_t[:, pool]
+        """(len(pool) or n, d + 1) rows whose transpose is the right factor of the product."""
+        return self.augmented if pool is None else self.augmented[pool]
 
     def shift(self, query: np.ndarray) -> np.ndarray:
         """The per-row constant |q|^2 that the product leaves out (float64)."""
@@ -195,7 +195,7 @@ class _Product:
     def __init__(self, geo: Geometry, query: np.ndarray, pool: np.ndarray | None):
         self.lhs = geo.query_side(query)
         self.rhs = geo.pool_side(pool)
-        n_pool = self.rhs.shape[1]
+        n_pool = len(self.rhs)
         if pool is None:
             own = query.astype(np.int64)
         else:
@@ -206,13 +206,13 @@ class _Product:
 
     @property
     def n_pool(self) -> int:
-        return self.rhs.shape[1]
+        return len(self.rhs)
 
     def columns(self, positions: slice, rows: np.ndarray | None = None) -> np.ndarray:
         """(rows or all queries) x (the pool positions) approximate values, own entries +inf."""
         lhs = self.lhs if rows is None else self.lhs[rows]
         own = self.own if rows is None else self.own[rows]
-        values = lhs @ self.rhs[:, positions]
+        values = lhs @ self.rhs[positions].T
         start, stop, step = positions.indices(self.n_pool)
         hit = (own >= start) & (own < stop) & ((own - start) % step == 0)
         values[np.flatnonzero(hit), (own[hit] - start) // step] = np.inf
