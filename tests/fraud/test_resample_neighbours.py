@@ -101,3 +101,16 @@ def test_tiled_and_threaded_search_equals_brute_force(monkeypatch):
         assert np.array_equal(found.col[found.row == r], expected)  # ascending within each query
         assert (found.kth_distance[r], found.kth_index[r]) == (kth_distance, kth_index)
         assert np.array_equal(cols[rows == r], expected[y[expected] == 1])
+
+
+def test_select_is_exact_when_the_threshold_is_the_exact_kth_approximation():
+    # small pool (stride 1): the threshold is the k-th smallest approximate value itself, so rows just above
+    # it (within the error margin) must still reach the exact band; integer points make near-ties common
+    rng = np.random.default_rng(6)
+    X = np.rint(rng.normal(0, 2, (400, 3))) + rng.normal(0, 1e-7, (400, 3))
+    query = np.arange(0, 400, 7)
+    found = select_k_nearest(Geometry.of(X), query, None, 25)
+    for r, i in enumerate(query):
+        expected, kth_distance, kth_index = brute_force(X, i, np.arange(len(X)), 25)
+        assert np.array_equal(as_sets(found, len(query))[r], expected)
+        assert (found.kth_distance[r], found.kth_index[r]) == (kth_distance, kth_index)

@@ -36,6 +36,7 @@ BLOCK_BYTES = 128 * 2**20
 # cache while it is thresholded and its candidates extracted, instead of one 100+ MiB block that is
 # written to memory by the product and read back twice (compare, extract).
 TILE_VALUES = 2**18
+MIN_SAMPLE = 4096  # pool rows sampled at least for the threshold guess
 MIN_TILE_COLUMNS = 256  # below this the per-tile overhead (a few numpy calls) shows
 # Rows per step when building the geometry or gathering rows for exact distances (a few MiB at d=30).
 ROW_STEP = 1 << 14
@@ -154,8 +155,12 @@ def select_k_nearest(geo: Geometry, query: np.ndarray, pool: np.ndarray | None, 
     if len(short):  # the guess left fewer than k candidates (rare): exact k-th value for those rows
         threshold[short] = np.partition(product.full(short), k - 1, axis=1)[:, k - 1]
         block_row, pool_pos, value = product.pairs_at_most(threshold)
+    kth_approx = _kth_smallest_per_row(block_row, value, len(query), k)
+    reach = kth_approx + 2.0 * geo.margin(query)
+    if np.any(threshold < reach):  # the band must be whole: every row whose approx <= t + 2m (stride 1, fix-up)
+        block_row, pool_pos, value = product.pairs_at_most(np.maximum(threshold, reach))  # same k-th value
     col = pool_pos if pool is None else pool[pool_pos]
-    kth_approx = _kth_smallest_per_row(block_row, value, len(query), k)[block_row]
+    kth_approx = kth_approx[block_row]
     margin = 2.0 * geo.margin(query)[block_row]
     sure = value < kth_approx - margin
     band = np.flatnonzero(~sure & (value <= kth_approx + margin))
@@ -271,7 +276,7 @@ def _guess_threshold(product: _Product, k: int) -> np.ndarray:
     per query instead of n, at ~6 standard deviations above the expected position of the k-th value:
     ~1.3*k candidates survive. With stride 1 it is the exact k-th smallest value.
     """
-    stride = max(1, product.n_pool // (4 * k))
+    stride = max(1, product.n_pool // max(4 * k, MIN_SAMPLE))  # small k: enough samples to place the k-th
     if stride == 1:
         return np.partition(product.full(np.arange(len(product.lhs))), k - 1, axis=1)[:, k - 1]
     sample = product.columns(slice(0, None, stride))
