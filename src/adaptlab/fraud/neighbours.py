@@ -21,13 +21,14 @@ Memory: one float32 copy of the data ((d + 1) x n), the candidate lists of one b
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 # Target size of one block of queries: bounds the candidate lists kept per block (~1.3*k per query) and
 # the per-query vectors; the distance products themselves are computed tile by tile (TILE_VALUES).
@@ -237,7 +238,7 @@ class _Product:
         share = -(-len(starts) // workers)
         # One single-threaded BLAS per worker: tiles are small, and OpenBLAS's own threads on every small
         # product cost more in synchronisation than they gain (several times slower on a loaded machine).
-        with threadpool_limits(1, user_api="blas"):
+        with _blas_controller().limit(limits=1, user_api="blas"):
             if workers == 1:
                 parts = [self._pairs_in(starts, limit)]
             else:
@@ -260,6 +261,13 @@ class _Product:
             cols.append(col + start)
             values.append(block.ravel()[flat])
         return np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """Found once: building a controller (or calling ``threadpool_limits``) scans the loaded libraries,
+    ~20 ms each time."""
+    return ThreadpoolController()
 
 
 def _round_up_to(limit: np.ndarray, dtype) -> np.ndarray:
