@@ -161,10 +161,10 @@ def select_k_nearest(geo: Geometry, query: np.ndarray, pool: np.ndarray | None, 
     if np.any(threshold < reach):  # the band must be whole: every row whose approx <= t + 2m (stride 1, fix-up)
         block_row, pool_pos, value = product.pairs_at_most(np.maximum(threshold, reach))  # same k-th value
     col = pool_pos if pool is None else pool[pool_pos]
-    kth_approx = kth_approx[block_row]
-    margin = 2.0 * geo.margin(query)[block_row]
-    sure = value < kth_approx - margin
-    band = np.flatnonzero(~sure & (value <= kth_approx + margin))
+    counts = np.bincount(block_row, minlength=len(query))  # rows are contiguous: repeat, not gather
+    margin = 2.0 * geo.margin(query)
+    sure = value < np.repeat(kth_approx - margin, counts)
+    band = np.flatnonzero(~sure & (value <= np.repeat(kth_approx + margin, counts)))
     band_dist = exact_sq_distances(geo.data, query[block_row[band]], col[band])
     wanted = k - np.bincount(block_row, weights=sure, minlength=len(query)).astype(np.int64)
     chosen, kth_distance, kth_index = _first_by_distance_then_index(block_row[band], col[band], band_dist,
@@ -294,12 +294,12 @@ def _guess_threshold(product: _Product, k: int) -> np.ndarray:
 
 
 def _kth_smallest_per_row(row: np.ndarray, value: np.ndarray, n_rows: int, k: int) -> np.ndarray:
-    """k-th smallest ``value`` of each row, for a ragged row-major list (row ascending)."""
-    counts = np.bincount(row, minlength=n_rows)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    padded = np.full((n_rows, int(counts.max(initial=0))), np.inf)
-    padded[row, np.arange(len(row)) - starts[row]] = value
-    return np.partition(padded, k - 1, axis=1)[:, k - 1]
+    """k-th smallest ``value`` of each row, for a ragged row-major list (row ascending; >= k per row).
+    One partition per row segment: no padded (rows x longest row) copy."""
+    ends = np.cumsum(np.bincount(row, minlength=n_rows)).tolist()
+    starts = [0] + ends[:-1]
+    return np.array([np.partition(value[start:end], k - 1)[k - 1] for start, end in zip(starts, ends)],
+                    dtype=np.float64)
 
 
 def _first_by_distance_then_index(row: np.ndarray, col: np.ndarray, dist: np.ndarray, wanted: np.ndarray,
