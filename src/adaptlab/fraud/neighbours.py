@@ -123,11 +123,17 @@ def exact_sq_distances(data: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray)
     return total
 
 
-def auto_chunk_rows(n_queries: int, n_pool: int, chunk_rows: int | None) -> int:
-    """Queries per block: ``chunk_rows`` if given, else as many as keep one block near BLOCK_BYTES."""
+def auto_chunk_rows(n_queries: int, n_pool: int, chunk_rows: int | None, k: int | None = None) -> int:
+    """Queries per block: ``chunk_rows`` if given, else as many as keep a block's memory near BLOCK_BYTES.
+
+    Per query a block holds its candidate lists (~1.3k pairs of ~40 bytes) when the threshold is guessed
+    from a sample, but a whole row of n_pool values when it is not (small pools) or k is unknown. Fewer,
+    bigger blocks stream the pool fewer times and make each tile's product more efficient."""
     if chunk_rows is not None:
         return max(1, min(int(chunk_rows), max(n_queries, 1)))
-    return max(1, min(max(n_queries, 1), BLOCK_BYTES // (4 * max(n_pool, 1))))
+    sampled = k is not None and n_pool >= max(4 * k, MIN_SAMPLE)
+    per_query = 64 * k if sampled else 4 * max(n_pool, 1)
+    return max(1, min(max(n_queries, 1), BLOCK_BYTES // per_query))
 
 
 @dataclass(frozen=True)

@@ -195,7 +195,7 @@ class ADASYN(BaseOverSampler):
                             y: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """For each member, how many of its k nearest rows (whole data) belong to another class, and its
         k-th neighbour's key (exact squared distance, row index) that bounds that neighbourhood."""
-        chunk = auto_chunk_rows(len(members), len(y), self.chunk_size)
+        chunk = auto_chunk_rows(len(members), len(y), self.chunk_size, self.k)
         other = np.empty(len(members), dtype=np.int64)
         kth = (np.empty(len(members)), np.empty(len(members), dtype=np.int64))
         own_class = y[members[0]]
