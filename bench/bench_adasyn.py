@@ -1,4 +1,4 @@
-"""Benchmark: our ADASYN vs a per-sample reference loop vs imbalanced-learn, on the real training split.
+"""Benchmark: our ADASYN vs an sklearn-NearestNeighbors reference, a per-sample loop and imbalanced-learn, on the real split.
 
 Configuration: the reference one (ratio 1.0, imb_threshold 0.6, k 5000) on the reference study's
 training split of the ULB data: stratified 20% test, then 25% of the rest validation, seed 42
