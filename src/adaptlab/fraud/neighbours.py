@@ -160,8 +160,11 @@ def select_k_nearest(geo: Geometry, query: np.ndarray, pool: np.ndarray | None, 
     block_row, pool_pos, value = product.pairs_at_most(threshold)
     short = np.flatnonzero(np.bincount(block_row, minlength=len(query)) < k)
     if len(short):  # the guess left fewer than k candidates (rare): exact k-th value for those rows
-        threshold[short] = np.partition(product.full(short), k - 1, axis=1)[:, k - 1]
+        threshold = threshold.astype(np.float64)
+        threshold[short] = _kth_of_full_rows(product, geo, query, short, k)
         block_row, pool_pos, value = product.pairs_at_most(threshold)
+    if np.any(np.bincount(block_row, minlength=len(query)) < k):
+        raise RuntimeError("neighbour search: approximate-distance margin violated; please report this data")
     kth_approx = _kth_smallest_per_row(block_row, value, len(query), k)
     reach = kth_approx + 2.0 * geo.margin(query)
     if np.any(threshold < reach):  # the band must be whole: every row whose approx <= t + 2m (stride 1, fix-up)
@@ -205,6 +208,7 @@ class _Product:
     query's own entry (a query that is also in the pool) set to +inf."""
 
     def __init__(self, geo: Geometry, query: np.ndarray, pool: np.ndarray | None):
+        self.geo, self.query = geo, query
         self.lhs = geo.query_side(query)
         self.rhs = geo.pool_side(pool)
         n_pool = len(self.rhs)
@@ -276,6 +280,14 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+def _kth_of_full_rows(product: "_Product", geo: Geometry, query: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """A threshold that keeps at least k candidates of each of ``rows`` in the tiled products: the k-th
+    smallest of the whole row's product plus twice the error margin, because a tile's product of the same
+    pair may round differently from the whole row's (both within the margin of the exact value)."""
+    kth = np.partition(product.full(rows), k - 1, axis=1)[:, k - 1].astype(np.float64)
+    return kth + 2.0 * geo.margin(query[rows])
+
+
 def _round_up_to(limit: np.ndarray, dtype) -> np.ndarray:
     """The smallest values of ``dtype`` >= ``limit``: comparing in ``dtype`` against them keeps exactly the
     entries a comparison in float64 would keep, without converting every tile to float64."""
@@ -292,7 +304,7 @@ def _guess_threshold(product: _Product, k: int) -> np.ndarray:
     """
     stride = max(1, product.n_pool // max(4 * k, MIN_SAMPLE))  # small k: enough samples to place the k-th
     if stride == 1:
-        return np.partition(product.full(np.arange(len(product.lhs))), k - 1, axis=1)[:, k - 1]
+        return _kth_of_full_rows(product, product.geo, product.query, np.arange(len(product.lhs)), k)
     sample = product.columns(slice(0, None, stride))
     expected = k / stride
     position = min(sample.shape[1] - 1, math.ceil(expected + 6.0 * math.sqrt(expected)))
