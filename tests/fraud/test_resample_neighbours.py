@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from adaptlab.fraud import neighbours
 from adaptlab.fraud.neighbours import Geometry, select_k_nearest, within_boundary
 
 
@@ -80,3 +81,36 @@ def test_select_is_exact_for_values_near_the_float32_range():
     found = select_k_nearest(geo, query, None, 7)
     for r, i in enumerate(query):
         assert np.array_equal(as_sets(found, len(query))[r], brute_force(X, i, np.arange(len(X)), 7)[0])
+
+
+def test_tiled_and_threaded_search_equals_brute_force(monkeypatch):
+    # tiny tiles: many tiles per block, split between threads, merged back into row-major order
+    monkeypatch.setattr(neighbours, "TILE_VALUES", 1)
+    monkeypatch.setattr(neighbours, "MIN_TILE_COLUMNS", 37)
+    monkeypatch.setattr(neighbours, "_WORKERS", 3)
+    rng = np.random.default_rng(5)
+    X = np.rint(rng.normal(0, 3, (900, 3)))  # ties across tile borders
+    y = (rng.random(900) < 0.1).astype(int)
+    members = np.flatnonzero(y == 1)
+    geo = Geometry.of(X)
+    found = select_k_nearest(geo, members, None, 40)
+    assert np.all(np.diff(found.row) >= 0)
+    rows, cols = within_boundary(geo, members, members, found.kth_distance, found.kth_index)
+    for r, i in enumerate(members):
+        expected, kth_distance, kth_index = brute_force(X, i, np.arange(len(X)), 40)
+        assert np.array_equal(found.col[found.row == r], expected)  # ascending within each query
+        assert (found.kth_distance[r], found.kth_index[r]) == (kth_distance, kth_index)
+        assert np.array_equal(cols[rows == r], expected[y[expected] == 1])
+
+
+def test_select_is_exact_when_the_threshold_is_the_exact_kth_approximation():
+    # small pool (stride 1): the threshold is the k-th smallest approximate value itself, so rows just above
+    # it (within the error margin) must still reach the exact band; integer points make near-ties common
+    rng = np.random.default_rng(6)
+    X = np.rint(rng.normal(0, 2, (400, 3))) + rng.normal(0, 1e-7, (400, 3))
+    query = np.arange(0, 400, 7)
+    found = select_k_nearest(Geometry.of(X), query, None, 25)
+    for r, i in enumerate(query):
+        expected, kth_distance, kth_index = brute_force(X, i, np.arange(len(X)), 25)
+        assert np.array_equal(as_sets(found, len(query))[r], expected)
+        assert (found.kth_distance[r], found.kth_index[r]) == (kth_distance, kth_index)

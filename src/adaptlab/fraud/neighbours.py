@@ -3,8 +3,9 @@
 Why hand-written instead of ``sklearn.neighbors.NearestNeighbors(algorithm="brute").kneighbors``:
 ADASYN needs only (a) the *set* of each query's k nearest rows and (b) a key that decides membership later,
 while sklearn keeps a sorted k=5000 heap per query and leaves the order of equal distances unspecified.
-Here: one BLAS product per block of queries gives *approximate* squared distances; a threshold guessed
-from every ``stride``-th column (partitioning ~n/8 values per row instead of n) keeps ~1.3*k candidates;
+Here: BLAS products of a block of queries against cache-sized tiles of the pool give *approximate*
+squared distances (each tile is thresholded while still in cache; tiles are shared among threads); a
+threshold guessed from every ``stride``-th pool row (~n/8 products per query) keeps ~1.3*k candidates;
 the k-th smallest approximate value t then splits them into certainly-in (< t - 2m), certainly-out
 (> t + 2m) and a thin band, and only the band gets exact distances (m: a rigorous bound on the
 floating-point error of the approximation). On the reference training split (170,883 rows x 30, 295
@@ -14,21 +15,34 @@ Exactness contract. The distance between rows ``a`` and ``b`` is always computed
 :func:`exact_sq_distances`: ``sum_f (x[b, f] - x[a, f])**2`` accumulated feature by feature in float64.
 Every code path (whole data or one class, chunked or not) uses that function, so the same pair always
 gets the same bits, and "the k nearest" is a well-defined set: sort by (distance, row index), take k.
-Memory: the largest temporary is one (chunk x n_pool) float32 block (``auto_chunk_rows`` keeps it
-near :data:`BLOCK_BYTES`) plus its boolean mask; no n x n matrix is ever built.
+Memory: one float32 copy of the data ((d + 1) x n), the candidate lists of one block of queries
+(``auto_chunk_rows``), one tile per thread; neither an n x n nor a (queries x n) matrix is ever built.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
-# Target size of one (chunk x n_pool) float32 distance block. Each block re-reads the whole pool, so
-# bigger blocks are faster (on 170,883 rows, ~200 queries per block is ~1.5x faster than ~50); 128 MiB
-# keeps the peak extra memory of a fit near 0.3 GB.
+# Target size of one block of queries: bounds the candidate lists kept per block (~1.3*k per query) and
+# the per-query vectors; the distance products themselves are computed tile by tile (TILE_VALUES).
 BLOCK_BYTES = 128 * 2**20
+# Values of one (queries x pool rows) tile of approximate distances: ~1 MiB of float32 stays in the core's
+# cache while it is thresholded and its candidates extracted, instead of one 100+ MiB block that is
+# written to memory by the product and read back twice (compare, extract).
+TILE_VALUES = 2**18
+MIN_SAMPLE = 4096  # pool rows sampled at least for the threshold guess
+MIN_TILE_COLUMNS = 256  # below this the per-tile overhead (a few numpy calls) shows
+# Rows per step when building the geometry or gathering rows for exact distances (a few MiB at d=30).
+ROW_STEP = 1 << 14
+# Threads for the distance products (numpy releases the GIL in them): the cores this process may use.
+_WORKERS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 _U64 = float(np.finfo(np.float64).eps) / 2
 
 
@@ -36,9 +50,8 @@ _U64 = float(np.finfo(np.float64).eps) / 2
 class Geometry:
     """Precomputed views of one data matrix, shared by all queries against it."""
 
-    columns: np.ndarray  # (d, n) float64, C-contiguous: columns[f] is feature f of every row
-    augmented: np.ndarray  # (n, d + 1) float32: [x - mean, |x - mean|^2]; one product gives |x|^2 - 2 q.x
-    augmented_t: np.ndarray  # (d + 1, n) C-contiguous copy: the product streams it row by row (~1.3x faster)
+    data: np.ndarray  # (n, d) float64, C-contiguous: the rows themselves (exact distances gather rows)
+    augmented: np.ndarray  # (n, d + 1): [x - mean, |x - mean|^2]; one product gives |x|^2 - 2 q.x
     sq_norms: np.ndarray  # (n,) float64 |x - mean|^2
     largest_sq: float  # max |x - mean|^2 + |mean|^2 over the data
     unit_roundoff: float  # of the approximation's dtype
@@ -46,23 +59,30 @@ class Geometry:
     @classmethod
     def of(cls, X: np.ndarray) -> "Geometry":
         X = np.ascontiguousarray(X, dtype=np.float64)
+        n, d = X.shape
         mean = X.mean(axis=0)
-        centred = X - mean  # centring keeps the norms (and so the cancellation error) small
-        sq_norms = np.einsum("ij,ij->i", centred, centred)
+        # centring keeps the norms (and so the cancellation error) small; done in row steps so no centred
+        # full-size float64 copy is ever built
+        sq_norms = np.empty(n)
+        for start in range(0, n, ROW_STEP):
+            centred = X[start:start + ROW_STEP] - mean
+            sq_norms[start:start + ROW_STEP] = np.einsum("ij,ij->i", centred, centred)
         largest_sq = float(sq_norms.max(initial=0.0)) + float(mean @ mean)
         # float32: the approximation only pre-selects (see margin()); half the bytes to stream, ~2x faster.
         # float64 only where squared norms would overflow float32.
         dtype = np.float32 if largest_sq < 1e30 else np.float64
-        augmented = np.hstack([centred, sq_norms[:, None]]).astype(dtype)
-        return cls(np.ascontiguousarray(X.T), augmented, np.ascontiguousarray(augmented.T), sq_norms, largest_sq,
-                   float(np.finfo(dtype).eps) / 2)
+        augmented = np.empty((n, d + 1), dtype=dtype)  # a tile's rows are contiguous: a transposed BLAS operand
+        for start in range(0, n, ROW_STEP):
+            np.subtract(X[start:start + ROW_STEP], mean, out=augmented[start:start + ROW_STEP, :d], casting="unsafe")
+        augmented[:, d] = sq_norms
+        return cls(X, augmented, sq_norms, largest_sq, float(np.finfo(dtype).eps) / 2)
 
     def margin(self, query: np.ndarray) -> np.ndarray:
         """Per-query bound (squared distance units) on |approx() + shift() - exact squared distance|.
 
-        The float32 product of K = d + 1 terms errs by at most gamma_K * sum|terms| <= K u (|q|^2 + 2|x|^2)
-        (since 2|q_f x_f| <= q_f^2 + x_f^2), and rounding the inputs to float32 adds <= 3u (|q|^2 + 2|x|^2);
-        factor 2 on top for safety;
+        The product of K = d + 1 terms errs by at most gamma_K * sum|terms| <= K u (|q|^2 + 2|x|^2)
+        (since 2|q_f x_f| <= q_f^2 + x_f^2), whatever order the BLAS sums in, and rounding the inputs
+        adds <= 3u (|q|^2 + 2|x|^2); factor 2 on top for safety;
         |x|^2 is bounded by the largest in the data. The float64 terms (centring, the exact formula) are
         ~1e-16 relative and get a generous 64x(d + 2) cover. A wider margin only costs a few more exact
         distances, never correctness.
@@ -71,33 +91,49 @@ class Geometry:
         scale = self.sq_norms[query] + 2.0 * self.largest_sq
         return 2.0 * (n_terms + 4) * self.unit_roundoff * scale + 64.0 * (n_terms + 1) * _U64 * scale
 
-    def approx(self, query: np.ndarray, pool: np.ndarray | None) -> np.ndarray:
-        """(len(query), len(pool) or n) float32 approximate ``|x_pool|^2 - 2 q.x_pool`` (the squared
-        distance minus the per-row constant ``|q|^2``, so the order within a row is the same)."""
-        q = self.augmented[query]
-        lhs = np.hstack([-2.0 * q[:, :-1], np.ones((len(query), 1), dtype=q.dtype)])
-        return lhs @ (self.augmented_t if pool is None else self.augmented[pool].T)
+    def query_side(self, query: np.ndarray) -> np.ndarray:
+        """(len(query), d + 1) left factor: ``lhs @ augmented[j]`` is ``|x_j|^2 - 2 q.x_j``, the squared
+        distance minus the per-row constant ``|q|^2`` (so the order within a row is the same)."""
+        q = self.augmented[query, :-1]
+        return np.hstack([-2.0 * q, np.ones((len(query), 1), dtype=q.dtype)])
+
+    def pool_side(self, pool: np.ndarray | None) -> np.ndarray:
+        """(len(pool) or n, d + 1) rows whose transpose is the right factor of the product."""
+        return self.augmented if pool is None else self.augmented[pool]
 
     def shift(self, query: np.ndarray) -> np.ndarray:
-        """The per-row constant |q|^2 that :meth:`approx` leaves out (float64)."""
+        """The per-row constant |q|^2 that the product leaves out (float64)."""
         return self.sq_norms[query]
 
 
-def exact_sq_distances(columns: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
+def exact_sq_distances(data: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
     """Squared Euclidean distance of each pair (rows_a[i], rows_b[i]), float64, accumulated feature by
-    feature in a fixed order so the result for a pair never depends on how pairs were batched."""
+    feature in a fixed order so the result for a pair never depends on how pairs were batched.
+
+    Gathers whole rows (a few thousand pairs at a time, so the differences stay in cache) instead of
+    keeping a transposed copy of the data; the sum is still ``((0 + t_0) + t_1) + ...`` in feature order."""
     total = np.zeros(len(rows_a), dtype=np.float64)
-    for feature in columns:
-        diff = feature[rows_b] - feature[rows_a]
-        total += diff * diff
+    for start in range(0, len(rows_a), ROW_STEP // 4):
+        diff = data[rows_b[start:start + ROW_STEP // 4]]
+        diff -= data[rows_a[start:start + ROW_STEP // 4]]
+        diff *= diff
+        part = total[start:start + ROW_STEP // 4]
+        for feature in diff.T:
+            part += feature
     return total
 
 
-def auto_chunk_rows(n_queries: int, n_pool: int, chunk_rows: int | None) -> int:
-    """Queries per block: ``chunk_rows`` if given, else as many as keep one block near BLOCK_BYTES."""
+def auto_chunk_rows(n_queries: int, n_pool: int, chunk_rows: int | None, k: int | None = None) -> int:
+    """Queries per block: ``chunk_rows`` if given, else as many as keep a block's memory near BLOCK_BYTES.
+
+    Per query a block holds its candidate lists (~1.3k pairs of ~40 bytes) when the threshold is guessed
+    from a sample, but a whole row of n_pool values when it is not (small pools) or k is unknown. Fewer,
+    bigger blocks stream the pool fewer times and make each tile's product more efficient."""
     if chunk_rows is not None:
         return max(1, min(int(chunk_rows), max(n_queries, 1)))
-    return max(1, min(max(n_queries, 1), BLOCK_BYTES // (4 * max(n_pool, 1))))
+    sampled = k is not None and n_pool >= max(4 * k, MIN_SAMPLE)
+    per_query = 64 * k if sampled else 4 * max(n_pool, 1)
+    return max(1, min(max(n_queries, 1), BLOCK_BYTES // per_query))
 
 
 @dataclass(frozen=True)
@@ -119,20 +155,26 @@ def select_k_nearest(geo: Geometry, query: np.ndarray, pool: np.ndarray | None, 
     distance T lies in [t - m, t + m] (shifted by |q|^2), so rows with approx < t - 2m are certainly
     in, rows with approx > t + 2m certainly out, and only the thin band between needs exact distances.
     """
-    approx = _approx_without_self(geo, query, pool)
-    threshold = _guess_threshold(approx, k)
-    block_row, pool_pos, value = _pairs_at_most(approx, threshold[:, None])
+    product = _Product(geo, query, pool)
+    threshold = _guess_threshold(product, k)
+    block_row, pool_pos, value = product.pairs_at_most(threshold)
     short = np.flatnonzero(np.bincount(block_row, minlength=len(query)) < k)
     if len(short):  # the guess left fewer than k candidates (rare): exact k-th value for those rows
-        threshold[short] = np.partition(approx[short], k - 1, axis=1)[:, k - 1]
-        block_row, pool_pos, value = _pairs_at_most(approx, threshold[:, None])
-    del approx
-    col = pool_pos if pool is None else pool[pool_pos]
+        threshold = threshold.astype(np.float64)
+        threshold[short] = _kth_of_full_rows(product, geo, query, short, k)
+        block_row, pool_pos, value = product.pairs_at_most(threshold)
+    if np.any(np.bincount(block_row, minlength=len(query)) < k):
+        raise RuntimeError("neighbour search: approximate-distance margin violated; please report this data")
     kth_approx = _kth_smallest_per_row(block_row, value, len(query), k)
-    margin = geo.margin(query)[block_row]
-    sure = value < kth_approx[block_row] - 2.0 * margin
-    band = np.flatnonzero(~sure & (value <= kth_approx[block_row] + 2.0 * margin))
-    band_dist = exact_sq_distances(geo.columns, query[block_row[band]], col[band])
+    reach = kth_approx + 2.0 * geo.margin(query)
+    if np.any(threshold < reach):  # the band must be whole: every row whose approx <= t + 2m (stride 1, fix-up)
+        block_row, pool_pos, value = product.pairs_at_most(np.maximum(threshold, reach))  # same k-th value
+    col = pool_pos if pool is None else pool[pool_pos]
+    counts = np.bincount(block_row, minlength=len(query))  # rows are contiguous: repeat, not gather
+    margin = 2.0 * geo.margin(query)
+    sure = value < np.repeat(kth_approx - margin, counts)
+    band = np.flatnonzero(~sure & (value <= np.repeat(kth_approx + margin, counts)))
+    band_dist = exact_sq_distances(geo.data, query[block_row[band]], col[band])
     wanted = k - np.bincount(block_row, weights=sure, minlength=len(query)).astype(np.int64)
     chosen, kth_distance, kth_index = _first_by_distance_then_index(block_row[band], col[band], band_dist,
                                                                     wanted, len(query))
@@ -149,62 +191,133 @@ def within_boundary(geo: Geometry, query: np.ndarray, pool: np.ndarray, kth_dist
     With ``pool`` one class, this returns exactly the class members among each query's k nearest rows
     of the whole data, because those k rows are a prefix of the same (distance, index) order.
     """
-    approx = _approx_without_self(geo, query, pool)
     margin = geo.margin(query)
-    limit = (kth_distance - geo.shift(query))[:, None]
-    block_row, pool_pos, value = _pairs_at_most(approx, limit + margin[:, None])
+    limit = kth_distance - geo.shift(query)
+    block_row, pool_pos, value = _Product(geo, query, pool).pairs_at_most(limit + margin)
     col = pool[pool_pos]
-    inside = value < (limit[:, 0] - margin)[block_row]  # certainly closer than the k-th neighbour
+    inside = value < (limit - margin)[block_row]  # certainly closer than the k-th neighbour
     band = np.flatnonzero(~inside)
-    dist = exact_sq_distances(geo.columns, query[block_row[band]], col[band])
+    dist = exact_sq_distances(geo.data, query[block_row[band]], col[band])
     inside[band] = (dist < kth_distance[block_row[band]]) | (
         (dist == kth_distance[block_row[band]]) & (col[band] <= kth_index[block_row[band]]))
     return block_row[inside], col[inside]
 
 
-def _approx_without_self(geo: Geometry, query: np.ndarray, pool: np.ndarray | None) -> np.ndarray:
-    """Approximate distances of ``query`` to ``pool``, with each query's own entry set to +inf."""
-    approx = geo.approx(query, pool)
-    if pool is None:
-        approx[np.arange(len(query)), query] = np.inf
-        return approx
-    own = np.searchsorted(pool, query)
-    is_member = (own < len(pool)) & (pool[np.minimum(own, len(pool) - 1)] == query)
-    approx[np.flatnonzero(is_member), own[is_member]] = np.inf
-    return approx
+class _Product:
+    """Approximate distances of a block of queries to a pool, computed tile by tile on demand, with each
+    query's own entry (a query that is also in the pool) set to +inf."""
+
+    def __init__(self, geo: Geometry, query: np.ndarray, pool: np.ndarray | None):
+        self.geo, self.query = geo, query
+        self.lhs = geo.query_side(query)
+        self.rhs = geo.pool_side(pool)
+        n_pool = len(self.rhs)
+        if pool is None:
+            own = query.astype(np.int64)
+        else:
+            own = np.searchsorted(pool, query)
+            own = np.where((own < n_pool) & (pool[np.minimum(own, n_pool - 1)] == query), own, -1)
+        self.own = own  # pool position of each query, -1 if not in the pool
+        self.tile = max(MIN_TILE_COLUMNS, TILE_VALUES // max(len(query), 1))
+
+    @property
+    def n_pool(self) -> int:
+        return len(self.rhs)
+
+    def columns(self, positions: slice, rows: np.ndarray | None = None) -> np.ndarray:
+        """(rows or all queries) x (the pool positions) approximate values, own entries +inf."""
+        lhs = self.lhs if rows is None else self.lhs[rows]
+        own = self.own if rows is None else self.own[rows]
+        values = lhs @ self.rhs[positions].T
+        start, stop, step = positions.indices(self.n_pool)
+        hit = (own >= start) & (own < stop) & ((own - start) % step == 0)
+        values[np.flatnonzero(hit), (own[hit] - start) // step] = np.inf
+        return values
+
+    def full(self, rows: np.ndarray) -> np.ndarray:
+        return self.columns(slice(None), rows)
+
+    def pairs_at_most(self, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query, pool position, value) of the entries <= limit[query], row-major (ascending positions).
+
+        One cache-sized tile at a time: the product, the comparison and the extraction all touch the same
+        ~1 MiB, and the (queries x pool) block never exists whole."""
+        limit = _round_up_to(limit, self.lhs.dtype)[:, None]
+        starts = list(range(0, self.n_pool, self.tile))
+        workers = min(_WORKERS, len(starts))
+        share = -(-len(starts) // workers)
+        # One single-threaded BLAS per worker: tiles are small, and OpenBLAS's own threads on every small
+        # product cost more in synchronisation than they gain (several times slower on a loaded machine).
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            if workers == 1:
+                parts = [self._pairs_in(starts, limit)]
+            else:
+                with ThreadPoolExecutor(workers) as pool:
+                    parts = list(pool.map(lambda i: self._pairs_in(starts[i * share:(i + 1) * share], limit),
+                                          range(workers)))
+        row, col, value = (np.concatenate([part[i] for part in parts]) for i in range(3))
+        if len(starts) > 1:  # tiles are each row-major; a stable sort by query merges them
+            order = np.argsort(row.astype(np.uint16) if len(self.lhs) < 2**16 else row, kind="stable")
+            row, col, value = row[order], col[order], value[order]
+        return row, col, value
+
+    def _pairs_in(self, starts: list[int], limit: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows, cols, values = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)], [np.empty(0, self.lhs.dtype)]
+        for start in starts:
+            block = self.columns(slice(start, start + self.tile))
+            flat = np.flatnonzero(block <= limit)
+            row, col = np.divmod(flat, block.shape[1])
+            rows.append(row)
+            cols.append(col + start)
+            values.append(block.ravel()[flat])
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
 
 
-def _pairs_at_most(approx: np.ndarray, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, column, value) of the entries <= limit, row-major. Flat indexing: ~3x faster than 2-d
-    np.nonzero plus fancy indexing on (50 x 170k) blocks."""
-    flat = np.flatnonzero(approx <= limit)
-    row, col = np.divmod(flat, approx.shape[1])
-    return row, col, approx.ravel()[flat]
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """Found once: building a controller (or calling ``threadpool_limits``) scans the loaded libraries,
+    ~20 ms each time."""
+    return ThreadpoolController()
 
 
-def _guess_threshold(approx: np.ndarray, k: int) -> np.ndarray:
+def _kth_of_full_rows(product: "_Product", geo: Geometry, query: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """A threshold that keeps at least k candidates of each of ``rows`` in the tiled products: the k-th
+    smallest of the whole row's product plus twice the error margin, because a tile's product of the same
+    pair may round differently from the whole row's (both within the margin of the exact value)."""
+    kth = np.partition(product.full(rows), k - 1, axis=1)[:, k - 1].astype(np.float64)
+    return kth + 2.0 * geo.margin(query[rows])
+
+
+def _round_up_to(limit: np.ndarray, dtype) -> np.ndarray:
+    """The smallest values of ``dtype`` >= ``limit``: comparing in ``dtype`` against them keeps exactly the
+    entries a comparison in float64 would keep, without converting every tile to float64."""
+    rounded = limit.astype(dtype)
+    return np.where(rounded < limit, np.nextafter(rounded, rounded.dtype.type(np.inf)), rounded)
+
+
+def _guess_threshold(product: _Product, k: int) -> np.ndarray:
     """Per-row tau that very likely has at least k values <= tau (the caller checks and fixes rows).
 
-    Taken from every ``stride``-th column, so only ~n/stride values per row are partitioned instead of n,
-    at ~6 standard deviations above the expected position of the k-th value: ~1.3*k candidates survive.
+    Taken from every ``stride``-th pool row, so only ~n/stride products are computed and partitioned
+    per query instead of n, at ~6 standard deviations above the expected position of the k-th value:
+    ~1.3*k candidates survive. With stride 1 it is the exact k-th smallest value.
     """
-    n_rows, n_cols = approx.shape
-    stride = max(1, n_cols // (4 * k))
+    stride = max(1, product.n_pool // max(4 * k, MIN_SAMPLE))  # small k: enough samples to place the k-th
     if stride == 1:
-        return np.partition(approx, k - 1, axis=1)[:, k - 1]
-    sample = approx[:, ::stride]
+        return _kth_of_full_rows(product, product.geo, product.query, np.arange(len(product.lhs)), k)
+    sample = product.columns(slice(0, None, stride))
     expected = k / stride
     position = min(sample.shape[1] - 1, math.ceil(expected + 6.0 * math.sqrt(expected)))
     return np.partition(sample, position, axis=1)[:, position]
 
 
 def _kth_smallest_per_row(row: np.ndarray, value: np.ndarray, n_rows: int, k: int) -> np.ndarray:
-    """k-th smallest ``value`` of each row, for a ragged row-major list (row ascending)."""
-    counts = np.bincount(row, minlength=n_rows)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    padded = np.full((n_rows, int(counts.max(initial=0))), np.inf)
-    padded[row, np.arange(len(row)) - starts[row]] = value
-    return np.partition(padded, k - 1, axis=1)[:, k - 1]
+    """k-th smallest ``value`` of each row, for a ragged row-major list (row ascending; >= k per row).
+    One partition per row segment: no padded (rows x longest row) copy."""
+    ends = np.cumsum(np.bincount(row, minlength=n_rows)).tolist()
+    starts = [0] + ends[:-1]
+    return np.array([np.partition(value[start:end], k - 1)[k - 1] for start, end in zip(starts, ends)],
+                    dtype=np.float64)
 
 
 def _first_by_distance_then_index(row: np.ndarray, col: np.ndarray, dist: np.ndarray, wanted: np.ndarray,

@@ -159,7 +159,7 @@ class ADASYN(BaseOverSampler):
         n_rows = len(X)
         out = np.empty((n_rows + len(self.provenance_), X.shape[1]), dtype=out_dtype)
         out[:n_rows] = X
-        block = 1 << 16
+        block = 1 << 12  # ~1 MiB per temporary: the gathers and arithmetic stay in cache
         for start in range(0, len(self.provenance_), block):
             parent = X64[self.provenance_[start:start + block, 0]]
             partner = X64[self.provenance_[start:start + block, 1]]
@@ -195,7 +195,7 @@ class ADASYN(BaseOverSampler):
                             y: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """For each member, how many of its k nearest rows (whole data) belong to another class, and its
         k-th neighbour's key (exact squared distance, row index) that bounds that neighbourhood."""
-        chunk = auto_chunk_rows(len(members), len(y), self.chunk_size)
+        chunk = auto_chunk_rows(len(members), len(y), self.chunk_size, self.k)
         other = np.empty(len(members), dtype=np.int64)
         kth = (np.empty(len(members)), np.empty(len(members), dtype=np.int64))
         own_class = y[members[0]]
