@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from doc_blocks import replace_block  # noqa: E402
 from reference_adasyn import reference_adasyn, sklearn_reference_adasyn  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-START, END = "<!-- bench_adasyn:start -->", "<!-- bench_adasyn:end -->"
 REFERENCE = {"ratio": 1.0, "imb_threshold": 0.6, "k": 5000}
 
 
@@ -193,15 +193,9 @@ def markdown(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def update_doc(block: str, start: str = START, end: str = END) -> None:
-    """Replace the section between the markers ``start``/``end`` of docs/benchmarks.md (or append it)."""
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    section = f"{start}\n{block}\n{end}"
-    if start in text and end in text:
-        text = text[: text.index(start)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
+def update_doc(block: str, name: str = "bench_adasyn") -> None:
+    """Replace the section between ``name``'s markers in docs/benchmarks.md (or append it)."""
+    replace_block(DOC, name, block)
 
 
 def main() -> int:

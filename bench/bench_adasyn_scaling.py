@@ -33,7 +33,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_adasyn import training_split, update_doc  # noqa: E402
 
-START, END = "<!-- bench_adasyn_scaling:start -->", "<!-- bench_adasyn_scaling:end -->"
 PHASES = ("geometry", "products", "selection", "interpolate", "other")
 
 
@@ -132,7 +131,7 @@ def main() -> int:
     block = markdown(results, meta)
     print(block)
     if args.update_doc:
-        update_doc(block, START, END)
+        update_doc(block, "bench_adasyn_scaling")
     return 0
 
 
