@@ -111,3 +111,15 @@ def test_datetime_or_timedelta_time_column_is_refused(make_frame, tmp_path, conv
     frame.to_parquet(path, index=False)
     with pytest.raises(AdaptlabError, match=r"dated.parquet: column Time holds (datetime|timedelta)64.* not numbers"):
         load_creditcard(path)
+
+
+def test_a_column_name_with_a_newline_is_quoted_in_a_one_line_error(tmp_path):
+    from adaptlab.errors import AdaptlabError
+    from adaptlab.fraud.data import load_creditcard
+
+    path = tmp_path / "garbled.csv"
+    path.write_text('"Ti\nme",V1\n1,2\n')  # a quoted header field holding a line break
+    with pytest.raises(AdaptlabError) as caught:
+        load_creditcard(path, label_required=False)
+    message = str(caught.value)
+    assert "\n" not in message and "unexpected column(s) 'Ti\\nme'" in message

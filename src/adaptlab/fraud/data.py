@@ -153,7 +153,8 @@ def validate_schema(frame: pd.DataFrame, what: str = "data", label_required: boo
     ``label_required=False`` (scoring new transactions) ``Class`` may be absent; if present it is checked.
     """
     expected = COLUMNS if label_required or LABEL in frame.columns else FEATURES
-    columns = [str(c) for c in frame.columns]
+    # a name with a newline or other control character (a garbled header) is shown quoted: one-line messages
+    columns = [str(c) if str(c).isprintable() else repr(str(c)) for c in frame.columns]
     missing = [c for c in expected if c not in columns]
     unexpected = [c for c in columns if c not in expected]
     if missing or unexpected:
