@@ -180,6 +180,7 @@ def test_evaluate_checks_its_data_before_loading_any_model(tmp_path, capsys, mon
 
     monkeypatch.setattr(study, "load_trained", must_not_load)
     (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")  # looks like a saved model; never loaded here
     assert main(["nli", "evaluate", str(tmp_path / "model"), "--data", str(tmp_path / "nope.csv"), "--output-dir",
                  str(tmp_path / "out"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()

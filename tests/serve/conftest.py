@@ -37,7 +37,10 @@ class Client:
         try:
             headers = {"Content-Type": "application/json", **(headers or {})}
             if chunks is not None:
-                connection.request(method, path, body=iter(chunks), headers=headers, encode_chunked=True)
+                try:
+                    connection.request(method, path, body=iter(chunks), headers=headers, encode_chunked=True)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the server answered (413) and closed before the last chunk: its answer is still there
             else:
                 data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
                 connection.request(method, path, body=data, headers=headers)

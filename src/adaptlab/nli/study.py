@@ -154,8 +154,8 @@ def run_evaluate(model_path: str | Path, config: NLIEvaluateConfig | None = None
     """
     config = config or NLIEvaluateConfig()  # checked where it is made, as for run_train
     check_output_root(config.output_dir)
-    check_data_source(config.data, config.task)  # a missing --data fails now, not after loading the model
     model_dir = trained_model_dir(model_path)
+    check_data_source(config.data, config.task)  # a missing --data fails now, not after loading the model
     model, tokenizer = load_trained(model_dir)
     task = _task_to_score(model, model_dir, config)
     labels = list(task.labels)

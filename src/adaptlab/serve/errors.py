@@ -103,6 +103,9 @@ def install_error_handlers(app: FastAPI) -> None:
                             status_code=500)
 
 
+DRAIN_FACTOR = 16  # past this much, an oversized upload is cut off unread (the client may then see a reset)
+
+
 class BodySizeLimit:
     """ASGI middleware: a request body over ``max_bytes`` is answered 413 before the app parses any of it."""
 
@@ -114,6 +117,7 @@ class BodySizeLimit:
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._drain(receive)
             return await self._too_large(send)
         chunks, size = [], 0
         while True:
@@ -123,6 +127,8 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
+                if message.get("more_body", False):
+                    await self._drain(receive)
                 return await self._too_large(send)
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -137,6 +143,16 @@ class BodySizeLimit:
             return await receive()  # after the body: wait for the client to disconnect, as the app expects
 
         return await self.app(scope, replay, send)
+
+    async def _drain(self, receive) -> None:
+        """Read and drop the rest of an oversized body (up to DRAIN_FACTOR x the limit) before answering: closing a
+        connection with unread bytes makes the kernel send a reset, and the client then loses the 413 itself."""
+        budget = DRAIN_FACTOR * self.max_bytes
+        while budget > 0:
+            message = await receive()
+            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                return
+            budget -= len(message.get("body", b""))
 
     async def _too_large(self, send) -> None:
         payload = json.dumps(error_body(None, f"request body too large: the limit is {self.max_bytes:,} bytes"))
