@@ -64,22 +64,7 @@ def reference_adasyn(X, y, *, ratio=1.0, imb_threshold=0.6, k=5000, random_state
             candidates.append(mates)
         if only_points is not None:
             continue
-        weights = others if sum(others) > 0 else [1] * len(others)
-        total = sum(weights)
-        g = [w * G // total for w in weights]
-        by_remainder = sorted(range(len(weights)), key=lambda j: (-(weights[j] * G % total), j))
-        for j in by_remainder[: G - sum(g)]:
-            g[j] += 1
-        per_point[cls] = np.array(g)
-        for j, i in enumerate(members):
-            for _ in range(g[j]):
-                u = rng.random_sample()
-                lam = rng.random_sample()
-                mates = candidates[j]
-                z = mates[min(int(u * len(mates)), len(mates) - 1)]
-                new_rows.append(X[i] + lam * (X[z] - X[i]))
-                new_labels.append(cls)
-                provenance.append((i, z))
+        per_point[cls] = _generate(X, cls, members, G, others, candidates, rng, new_rows, new_labels, provenance)
     if only_points is not None:
         return None
     X_new = np.array(new_rows).reshape(-1, X.shape[1])
@@ -118,22 +103,28 @@ def sklearn_reference_adasyn(X, y, *, ratio=1.0, imb_threshold=0.6, k=5000, rand
                 nearest = members[own.kneighbors(X[i:i + 1], return_distance=False)[0]]
                 mates = np.sort(nearest[nearest != i][:min(k, n_cls - 1)])
             candidates.append(mates)
-        weights = others if sum(others) > 0 else [1] * len(others)
-        total = sum(weights)
-        g = [w * G // total for w in weights]
-        by_remainder = sorted(range(len(weights)), key=lambda j: (-(weights[j] * G % total), j))
-        for j in by_remainder[: G - sum(g)]:
-            g[j] += 1
-        per_point[cls] = np.array(g)
-        for j, i in enumerate(members):
-            for _ in range(g[j]):
-                u = rng.random_sample()
-                lam = rng.random_sample()
-                mates = candidates[j]
-                z = mates[min(int(u * len(mates)), len(mates) - 1)]
-                new_rows.append(X[i] + lam * (X[z] - X[i]))
-                new_labels.append(cls)
-                provenance.append((i, z))
+        per_point[cls] = _generate(X, cls, members, G, others, candidates, rng, new_rows, new_labels, provenance)
     X_new = np.array(new_rows).reshape(-1, X.shape[1])
     return (np.vstack([X, X_new]), np.concatenate([y, np.array(new_labels, dtype=y.dtype)]),
             np.array(provenance, dtype=np.int64).reshape(-1, 2), per_point)
+
+
+def _generate(X, cls, members, G, others, candidates, rng, new_rows, new_labels, provenance) -> np.ndarray:
+    """g_i by largest remainder of r_i (uniform if every r_i is 0), then one synthetic row per sample in a plain
+    Python loop (the reference's way); appends to the three output lists and returns g."""
+    weights = others if sum(others) > 0 else [1] * len(others)
+    total = sum(weights)
+    g = [w * G // total for w in weights]
+    by_remainder = sorted(range(len(weights)), key=lambda j: (-(weights[j] * G % total), j))
+    for j in by_remainder[: G - sum(g)]:
+        g[j] += 1
+    for j, i in enumerate(members):
+        for _ in range(g[j]):
+            u = rng.random_sample()
+            lam = rng.random_sample()
+            mates = candidates[j]
+            z = mates[min(int(u * len(mates)), len(mates) - 1)]
+            new_rows.append(X[i] + lam * (X[z] - X[i]))
+            new_labels.append(cls)
+            provenance.append((i, z))
+    return np.array(g)
