@@ -13,14 +13,14 @@ from adaptlab.errors import AdaptlabError
 from adaptlab.fraud.data import FEATURES
 from adaptlab.fraud.model import load_model, predict_proba
 from adaptlab.serve.app import ServeLimits, create_app
-from adaptlab.serve.fraud import FraudScorer
+from adaptlab.serve.fraud import ServedFraudScorer
 
 MAX_BATCH = 40
 
 
 @pytest.fixture(scope="module")
 def client(fraud_runs, serving):
-    scorer = FraudScorer.load(fraud_runs["safe"])
+    scorer = ServedFraudScorer.load(fraud_runs["safe"])
     with serving(create_app(None, scorer, ServeLimits(max_batch=MAX_BATCH))) as client:
         yield client
 
@@ -97,9 +97,9 @@ def test_an_ordinary_large_amount_is_scored(client, fraud_frame):
 
 def test_leaky_model_is_refused_unless_allowed(fraud_runs, fraud_frame, serving):
     with pytest.raises(AdaptlabError, match=r"LEAKY.*--allow-leaky") as refused:
-        FraudScorer.load(fraud_runs["leaky"])
+        ServedFraudScorer.load(fraud_runs["leaky"])
     assert "\n" not in str(refused.value)
-    scorer = FraudScorer.load(fraud_runs["leaky"], allow_leaky=True)
+    scorer = ServedFraudScorer.load(fraud_runs["leaky"], allow_leaky=True)
     with serving(create_app(None, scorer)) as client:
         code, body = client.post("/v1/fraud/score", {"transactions": _transactions(fraud_frame, [0, 1])})
         assert code == 200 and body["warning"].startswith("LEAKY: paper protocol")

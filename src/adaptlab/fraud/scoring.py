@@ -74,21 +74,29 @@ class FraudScorer:
     def leaky(self) -> bool:
         return bool(self.meta.get("leaky"))
 
+    def standardise(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The model's input for raw feature rows, and the positions of rows it cannot score (features so large
+        that standardising overflows): those must be refused, never reported as "not fraud"."""
+        standardised = self.scaler.transform(features)  # once: checked, then scored
+        return standardised, unscorable_rows(standardised)
+
+    def score_standardised(self, standardised: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(probability, flag)`` (probability >= the saved threshold) for rows from :meth:`standardise`."""
+        probability = predict_proba_standardised(self.model, standardised)
+        return probability, (probability >= self.threshold).astype(np.int64)
+
     def score(self, features: np.ndarray, what: str = "data", first_row: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """``(probability, flag)`` for rows of ``features`` (finite floats, in :attr:`features` order).
 
-        Rows the model cannot score (features that overflow once standardised) are an error naming them
-        (0-based, counted from ``first_row``): a row is never reported as "not fraud" for lack of a number.
+        Rows the model cannot score are an error naming them (0-based, counted from ``first_row``).
         """
-        standardised = self.scaler.transform(features)  # once: checked, then scored
-        unscorable = unscorable_rows(standardised)
+        standardised, unscorable = self.standardise(features)
         if unscorable.size:
             shown = ", ".join(str(first_row + i) for i in unscorable[:10]) + (", ..." if unscorable.size > 10 else "")
             raise AdaptlabError(f"{what}: {unscorable.size:,} row(s) cannot be scored: their features are too "
                                 f"large for the model after standardising (rows {shown}, 0-based); "
                                 "nothing was written")
-        probability = predict_proba_standardised(self.model, standardised)
-        return probability, (probability >= self.threshold).astype(np.int64)
+        return self.score_standardised(standardised)
 
 
 @dataclass

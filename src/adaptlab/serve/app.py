@@ -2,7 +2,7 @@
 
 ``create_app(registry, fraud, limits)`` is what ``adaptlab serve`` runs; a Python user can serve the same
 app with any ASGI server. ``registry`` is an :class:`adaptlab.adapters.registry.AdapterRegistry` (or None),
-``fraud`` a :class:`adaptlab.serve.fraud.FraudScorer` (or None).
+``fraud`` a :class:`adaptlab.serve.fraud.ServedFraudScorer` (or None).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def create_app(registry=None, fraud=None, limits: ServeLimits = ServeLimits()) -
         if unscorable.size:
             raise ApiError(422, f"transactions[{unscorable[0]}]",
                            "features too large for the model: they overflow after standardising")
-        probability, decision = await asyncio.to_thread(fraud.score, standardised)
+        probability, decision = await asyncio.to_thread(fraud.score_standardised, standardised)
         return FraudResults(threshold=fraud.threshold, warning=fraud.warning,
                             results=[FraudScore(probability=float(p), fraud=bool(d))
                                      for p, d in zip(probability, decision)])

@@ -77,9 +77,9 @@ def run_server(args: argparse.Namespace) -> int:
 
 
 def load_fraud(run_dir: Path, allow_leaky: bool):
-    from adaptlab.serve.fraud import FraudScorer
+    from adaptlab.serve.fraud import ServedFraudScorer
 
-    return FraudScorer.load(run_dir, allow_leaky=allow_leaky)
+    return ServedFraudScorer.load(run_dir, allow_leaky=allow_leaky)
 
 
 def load_registry(folders: list[Path]):
