@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -103,8 +102,9 @@ def main() -> None:
 
 
 def write_doc(rows_table) -> None:
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-               f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM")
+    from adaptlab.core.system import machine_description
+
+    machine = machine_description()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     lines = [f"Measured {dt.date.today()} on {machine} (load average at the end {load}: the machine was "
              "shared with other jobs, so rates are lower bounds) with `python bench/bench_fraud_score.py "

@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import random
 import socket
 import subprocess
@@ -38,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psutil
 from doc_blocks import replace_block  # bench/ is the script's folder, first on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -236,8 +233,9 @@ def _load_full(folder: str):
 
 
 def write_doc(args, rows: list[dict], memory: dict) -> None:
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-               f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, CPU only")
+    from adaptlab.core.system import machine_description
+
+    machine = machine_description()
     lines = [f"Measured {dt.date.today()} on {machine} with `python bench/multitask_adapters.py --model {args.model} "
              f"{'--runs RUNS' if args.runs else f'--train-samples {args.train_samples} --steps {args.steps}'} "
              "--update-doc`: one LoRA adapter per task (`adaptlab nli train --task T --data FILES --model "

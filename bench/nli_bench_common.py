@@ -72,16 +72,14 @@ def spread(rows: list[dict], key: str, digits: int = 1) -> str:
 
 
 def machine_line() -> str:
-    import platform
-
-    import torch
+    """:func:`adaptlab.core.system.machine_description` plus the transformers and PEFT versions."""
     import transformers
+
+    from adaptlab.core.system import machine_description
 
     try:
         import peft
         peft_version = peft.__version__
     except ImportError:
         peft_version = "-"
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; Python "
-            f"{platform.python_version()}, torch {torch.__version__}, transformers {transformers.__version__}, "
-            f"peft {peft_version}")
+    return f"{machine_description()}, transformers {transformers.__version__}, peft {peft_version}"
