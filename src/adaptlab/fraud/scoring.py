@@ -191,57 +191,59 @@ def _csv_bytes(frame: pd.DataFrame, header: bool) -> bytes:
     return line.getvalue().encode() + body
 
 
+class _CsvChunks:
+    """``write(frame)`` for consecutive chunks of one CSV table: the header goes before the first chunk only."""
+
+    def __init__(self, emit):
+        self.emit, self.started = emit, False
+
+    def __call__(self, frame: pd.DataFrame) -> None:
+        self.emit(_csv_bytes(frame, header=not self.started))
+        self.started = True
+
+
+class _ParquetChunks:
+    """``write(frame)`` for consecutive chunks of one parquet file; the schema is the first chunk's."""
+
+    def __init__(self, path: Path):
+        self.path, self.writer = path, None
+
+    def __call__(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.writer is None:
+            # dictionary-encoding float columns of distinct values is wasted work (7x the write time of
+            # 200,000 ULB rows here); IDs and other text columns keep it
+            categorical = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
+            self.writer = pq.ParquetWriter(self.path, table.schema, use_dictionary=categorical)
+        elif table.schema != self.writer.schema:  # a column typed differently in a later chunk
+            table = table.cast(self.writer.schema)
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 @contextmanager
 def _sink(out: Path | None, stdout):
     """A ``write(frame)`` callable: CSV chunks on stdout, or a CSV/parquet file that appears only when complete."""
     if out is None:
-        written = [False]
-
-        def write_stdout(frame: pd.DataFrame) -> None:
-            stdout.write(_csv_bytes(frame, header=not written[0]).decode())
-            written[0] = True
-
-        yield write_stdout
+        yield _CsvChunks(lambda data: stdout.write(data.decode()))
         return
     out = Path(out)
     try:
         with atomic_path(out) as tmp:
-            with _file_writer(tmp, out.suffix.lower() in PARQUET_SUFFIXES) as write:
-                yield write
+            if out.suffix.lower() in PARQUET_SUFFIXES:
+                writer = _ParquetChunks(tmp)
+                try:
+                    yield writer
+                finally:
+                    writer.close()
+            else:
+                with open(tmp, "wb") as handle:
+                    yield _CsvChunks(handle.write)
     except OSError as exc:
         raise AdaptlabError(f"cannot write the scores to {out}: {exc.strerror or exc}") from None
-
-
-@contextmanager
-def _file_writer(tmp: Path, parquet: bool):
-    if parquet:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        state: dict = {}
-
-        def write_parquet(frame: pd.DataFrame) -> None:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if "writer" not in state:
-                # dictionary-encoding float columns of distinct values is wasted work (7x the write time of
-                # 200,000 ULB rows here); IDs and other text columns keep it
-                categorical = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
-                state["writer"] = pq.ParquetWriter(tmp, table.schema, use_dictionary=categorical)
-            elif table.schema != state["writer"].schema:  # a column typed differently in a later chunk
-                table = table.cast(state["writer"].schema)
-            state["writer"].write_table(table)
-
-        try:
-            yield write_parquet
-        finally:
-            if "writer" in state:
-                state["writer"].close()
-        return
-    with open(tmp, "wb") as handle:
-        written = [False]
-
-        def write_csv(frame: pd.DataFrame) -> None:
-            handle.write(_csv_bytes(frame, header=not written[0]))
-            written[0] = True
-
-        yield write_csv
