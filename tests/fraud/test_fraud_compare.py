@@ -15,6 +15,8 @@ import pytest
 from adaptlab.cli import main
 from adaptlab.core.report import format_value
 from adaptlab.fraud import compare_report, evaluation
+from adaptlab.errors import AdaptlabError
+from adaptlab.fraud.compare import run_all
 from adaptlab.fraud.config import CompareConfig
 from adaptlab.fraud.methods import DEFAULT_METHODS, METHODS
 from adaptlab.fraud.data import FEATURES, LABEL, load_creditcard, split_indices
@@ -194,3 +196,47 @@ def test_bad_selection_is_a_one_line_error(small, tmp_path, capsys, flags, messa
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: ") and "\n" not in err and message in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_rows_in_worker_processes_equal_rows_one_after_the_other(make_frame, capsys):
+    """Each row seeds its own resampler and model, so two worker processes give the very numbers (and test
+    scores) of one process running the rows in order; every row is reported once."""
+    frame = make_frame(1200, 60, seed=5)
+    X, y = frame[FEATURES].to_numpy(), frame[LABEL].to_numpy()
+    settings = {**SMALL, "epochs": 2, "seeds": [3, 4], "methods": ["none", "smote", "adasyn-paper", "lightgbm"]}
+    timing = {"resample_seconds", "fit_seconds", "train_seconds", "_test"}
+    runs = {}
+    for workers in (1, 2):
+        config = CompareConfig(**settings, workers=workers)
+        assert config.resolved_workers(8) == workers
+        runs[workers] = run_all(config, X, y, frame, quiet=workers == 1)
+    err = capsys.readouterr().err
+    assert "running 8 rows in 2 worker processes" in err
+    finished = [line for line in err.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] for line in finished] == [f"[{i}/8" for i in range(1, 9)]
+    assert sorted(line.split(": test AUPRC")[0].split("] ")[1] for line in finished) == sorted(
+        f"seed {seed}: {METHODS[name].label}" for seed in (3, 4) for name in settings["methods"])
+    for seed in (3, 4):
+        one, two = runs[1][seed], runs[2][seed]
+        assert list(two["rows"]) == settings["methods"]  # table order, whatever order the rows finished in
+        assert np.array_equal(one["split"].test, two["split"].test)
+        for name in settings["methods"]:
+            a, b = one["rows"][name], two["rows"][name]
+            assert {k: v for k, v in a.items() if k not in timing} == {k: v for k, v in b.items() if k not in timing}
+            assert all(np.array_equal(p, q) for p, q in zip(a["_test"], b["_test"]))
+
+
+def test_an_error_in_a_worker_process_is_one_line_and_writes_nothing(small, tmp_path, capsys):
+    csv, yaml_path = small
+    code = main(["fraud", "compare", "--data", str(csv), "--config", str(yaml_path), "--output-dir",
+                 str(tmp_path / "runs"), "--quiet", "--methods", "none,class-weights", "--workers", "2",
+                 "--lr", "1e38"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: training diverged at epoch 1") and "\n" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_workers_must_be_a_positive_integer(workers):
+    with pytest.raises(AdaptlabError, match="workers must be empty or an integer from 1 to"):
+        CompareConfig(workers=workers).validate()

@@ -27,7 +27,7 @@ def test_compare_extends_the_shared_settings_instead_of_repeating_them():
     compare = {f.name for f in dataclasses.fields(CompareConfig)}
     assert issubclass(CompareConfig, FraudSettings) and issubclass(FraudConfig, FraudSettings)
     assert run - shared == {"seed", "pos_weight", "resampler"}
-    assert compare - shared == {"seeds", "methods", "lightgbm_jobs", "bootstrap"}
+    assert compare - shared == {"seeds", "methods", "lightgbm_jobs", "workers", "bootstrap"}
     # compare overrides a few defaults of the shared settings, each still documented
     assert (CompareConfig().epochs, CompareConfig().patience, CompareConfig().name) == (20, 4, "fraud-compare")
     for cls in (FraudConfig, CompareConfig):

@@ -77,6 +77,15 @@ def test_same_seed_same_model_other_seed_other_model(arrays):
     assert runs[0].history == runs[1].history
 
 
+def test_skipping_the_training_set_scores_changes_no_weight_and_no_validation_number(arrays):
+    config = TrainConfig(epochs=6, batch_size=64, patience=2, lr=0.05, seed=4)
+    full, lean = (train_mlp(*arrays, config, progress=False, score_train=flag) for flag in (True, False))
+    assert all(torch.equal(a, b) for a, b in zip(full.model.parameters(), lean.model.parameters()))
+    assert [{k: v for k, v in row.items() if not k.startswith("train_")} for row in full.history] == lean.history
+    assert set(full.history[0]) - set(lean.history[0]) == {"train_loss", "train_accuracy", "train_ap"}
+    assert lean.best_epoch == full.best_epoch
+
+
 def test_early_stopping_restores_the_best_validation_epoch(arrays):
     X_train, y_train, X_val, y_val = arrays
     result = train_mlp(X_train, y_train, X_val, y_val, TrainConfig(epochs=25, batch_size=64, patience=2, lr=0.05),

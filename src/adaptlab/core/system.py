@@ -33,7 +33,16 @@ def machine_description() -> str:
     )
 
 
-def peak_rss_bytes() -> int:
-    """Peak resident set size of this process so far (Linux reports ru_maxrss in KiB)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one; a container or
+    ``taskset`` often allows fewer than ``os.cpu_count()`` reports)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def peak_rss_bytes(children: bool = False) -> int:
+    """Peak resident set size of this process so far or, with ``children``, of the largest finished child
+    process (Linux reports ru_maxrss in KiB)."""
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)

@@ -10,6 +10,7 @@ part held a synthetic row or a parent could not be scored at all.
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 import warnings
@@ -48,7 +49,7 @@ def run_method(method: Method, config: CompareConfig, seed: int, X: np.ndarray, 
         scorer, details = _fit_lightgbm(data, config, seed)
     else:
         result = train_mlp(data.train.X, data.train.y, data.val.X, data.val.y,
-                           config.train_config(seed, method.pos_weight), progress=progress)
+                           config.train_config(seed, method.pos_weight), progress=progress, score_train=False)
         scorer = lambda rows: predict_proba(result.model, result.scaler, rows)  # noqa: E731
         details = {"epochs_run": len(result.history), "best_epoch": result.best_epoch}
     fit_s = time.perf_counter() - fitted
@@ -85,23 +86,73 @@ LIGHTGBM_PARAMS = ("1000 rounds at most, learning rate 0.05, 31 leaves, min 20 r
 
 
 def run_all(config: CompareConfig, X: np.ndarray, y: np.ndarray, frame, quiet: bool = False) -> dict:
-    """``{seed: {"split": Split, "rows": {method name: run_method result}}}`` for every seed and row."""
-    methods = config.selected()
-    results = {}
-    total, done = len(methods) * len(config.seeds), 0
-    for seed in config.seeds:
-        split = split_indices(frame, config.split, seed, config.test_size, config.val_size)
-        rows = {}
-        for method in methods:
-            done += 1
-            if not quiet:
-                print(f"[{done}/{total}] seed {seed}: {method.label} — {method.description}", file=sys.stderr,
-                      flush=True)
-            rows[method.name] = run_method(method, config, seed, X, y, split, progress=not quiet)
-            if not quiet:
-                test = rows[method.name]["metrics"]["test"]["at_0.5"]
-                print(f"    test AUPRC {test['average_precision']:.4f}, {rows[method.name]['train_rows']:,} "
-                      f"training rows, {rows[method.name]['train_seconds']:.1f} s", file=sys.stderr, flush=True)
-        results[seed] = {"split": split, "rows": rows}
-    return results
+    """``{seed: {"split": Split, "rows": {method name: run_method result}}}`` for every seed and row.
 
+    With more than one worker (:meth:`CompareConfig.resolved_workers`) the rows run in worker processes;
+    every row seeds its own resampler and model, so the numbers are those of a run one row at a time.
+    """
+    methods = config.selected()
+    splits = {seed: split_indices(frame, config.split, seed, config.test_size, config.val_size)
+              for seed in config.seeds}
+    jobs = [(seed, method) for seed in config.seeds for method in methods]
+    workers = config.resolved_workers(len(jobs))
+    finished: dict[tuple[int, str], dict] = {}
+
+    def report(done: int, seed: int, method: Method, row: dict) -> None:
+        finished[seed, method.name] = row
+        if not quiet:
+            test = row["metrics"]["test"]["at_0.5"]
+            print(f"[{done}/{len(jobs)}] seed {seed}: {method.label}: test AUPRC {test['average_precision']:.4f}, "
+                  f"{row['train_rows']:,} training rows, {row['train_seconds']:.1f} s", file=sys.stderr, flush=True)
+
+    if workers == 1:
+        for done, (seed, method) in enumerate(jobs, 1):
+            if not quiet:
+                print(f"[{done}/{len(jobs)}] seed {seed}: {method.label} — {method.description}", file=sys.stderr,
+                      flush=True)
+            report(done, seed, method, run_method(method, config, seed, X, y, splits[seed], progress=not quiet))
+    else:
+        if not quiet:
+            print(f"running {len(jobs)} rows in {workers} worker processes", file=sys.stderr, flush=True)
+        for done, (seed, method, row) in enumerate(_run_in_workers(jobs, workers, config, X, y, splits), 1):
+            report(done, seed, method, row)
+    return {seed: {"split": splits[seed], "rows": {m.name: finished[seed, m.name] for m in methods}}
+            for seed in config.seeds}
+
+
+# The arrays a worker process receives once, when it starts (not once per row).
+_WORKER_DATA: dict = {}
+
+
+def _start_worker(X: np.ndarray, y: np.ndarray, splits: dict) -> None:
+    # Ctrl-C reaches every process of the terminal's group: the parent alone reports it and stops the
+    # pool, instead of each worker printing a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _WORKER_DATA.update(X=X, y=y, splits=splits)
+
+
+def _run_job(job: tuple[int, Method, CompareConfig]) -> tuple[int, Method, dict]:
+    seed, method, config = job
+    data = _WORKER_DATA
+    return seed, method, run_method(method, config, seed, data["X"], data["y"], data["splits"][seed])
+
+
+def _run_in_workers(jobs: list, workers: int, config: CompareConfig, X, y, splits: dict):
+    """Yield ``(seed, method, result)`` as rows finish, longest rows first so the last to start are short.
+    "spawn" processes: forking a parent whose torch/OpenMP threads already ran can deadlock the child."""
+    import multiprocessing
+
+    # paper rows resample all rows, resampled rows train on about twice the rows of the others, LightGBM
+    # takes about two MLP fits: that order keeps both workers busy to the end (sorted() is stable)
+    ordered = sorted(jobs, key=lambda job: (not job[1].leaky, job[1].resampler is None, job[1].model != "lightgbm"))
+    context = multiprocessing.get_context("spawn")
+    pool = context.Pool(workers, initializer=_start_worker, initargs=(X, y, splits))
+    try:
+        yield from pool.imap_unordered(_run_job, [(seed, method, config) for seed, method in ordered])
+    except BaseException:  # an error, Ctrl-C or the caller giving up: stop the rows still running
+        pool.terminate()
+        raise
+    else:
+        pool.close()  # let the workers exit on their own: a killed worker leaks its semaphores
+    finally:
+        pool.join()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from adaptlab.core.metrics import resampled_average_precision
 from adaptlab.core.plots import plot_pr_curves
 from adaptlab.core.report import Report
 from adaptlab.core.runs import RunFolder, check_output_root
@@ -129,8 +130,6 @@ def bootstrap_auprc(rows: dict, n_boot: int, seed: int) -> dict:
     """Stratified bootstrap of the test split (frauds and normals resampled separately, so every resample
     keeps the fraud count): per row a 95% interval of test AUPRC, and for every safe row the paired
     difference to ``none`` and ``class-weights`` (same resamples, so split noise cancels)."""
-    from sklearn.metrics import average_precision_score
-
     if n_boot == 0:
         return {}
     rng = np.random.default_rng(seed)
@@ -143,7 +142,7 @@ def bootstrap_auprc(rows: dict, n_boot: int, seed: int) -> dict:
             fraud, normal = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
             samples[key] = [np.concatenate([rng.choice(fraud, len(fraud)), rng.choice(normal, len(normal))])
                             for _ in range(n_boot)]
-        draws[name] = np.array([average_precision_score(y[i], scores[i]) for i in samples[key]])
+        draws[name] = resampled_average_precision(y, scores, samples[key])
     out = {"resamples": n_boot, "auprc_ci95": {n: _interval(d) for n, d in draws.items()}, "paired": {}}
     for reference in ("none", "class-weights"):
         if reference not in rows:

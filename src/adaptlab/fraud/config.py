@@ -197,6 +197,11 @@ class CompareConfig(FraudSettings):
     methods: list[str] = _setting(list(DEFAULT_METHODS), f"rows to run, comma separated, from: {', '.join(METHODS)}",
                                   metavar="A,B,...")
     lightgbm_jobs: int = _setting(1, "LightGBM threads")
+    # Rows are independent and seeded, and each MLP fit uses one thread: one process per core runs
+    # them side by side with the same numbers as one after the other.
+    workers: int | None = _setting(None, "processes running rows side by side (none: one per usable CPU "
+                                         "core, at most one per row; 1: one after the other in this process, "
+                                         "with per-epoch progress bars)", metavar="N")
     bootstrap: int = _setting(200, "stratified bootstrap resamples of the test split for AUPRC intervals (0: none)")
 
     def problems(self) -> list[str]:
@@ -215,9 +220,17 @@ class CompareConfig(FraudSettings):
                 problems.append(f"methods lists a method twice: {', '.join(self.methods)}")
         if not (is_int(self.lightgbm_jobs) and self.lightgbm_jobs > 0):
             problems.append(f"lightgbm_jobs must be a positive integer, not {self.lightgbm_jobs!r}")
+        if not (self.workers is None or (is_int(self.workers) and 1 <= self.workers <= MAX_THREADS)):
+            problems.append(f"workers must be empty or an integer from 1 to {MAX_THREADS}, not {self.workers!r}")
         if not (is_int(self.bootstrap) and self.bootstrap >= 0):
             problems.append(f"bootstrap must be a non-negative integer, not {self.bootstrap!r}")
         return problems
+
+    def resolved_workers(self, rows: int) -> int:
+        """Worker processes for ``rows`` rows: ``workers``, or one per usable core; never more than rows."""
+        from adaptlab.core.system import usable_cores
+
+        return max(1, min(rows, self.workers or usable_cores()))
 
     def selected(self) -> list:
         """The rows to run, in order: the chosen methods, plus paper twins under ``protocol: paper``."""

@@ -112,12 +112,14 @@ def resolve_pos_weight(pos_weight, y_train: np.ndarray) -> float | None:
     return float(pos_weight)
 
 
-def train_mlp(X_train, y_train, X_val, y_val, config: TrainConfig, *, progress: bool = True) -> TrainResult:
+def train_mlp(X_train, y_train, X_val, y_val, config: TrainConfig, *, progress: bool = True,
+              score_train: bool = True) -> TrainResult:
     """Fit an :class:`MLP` with Adam and ``BCEWithLogitsLoss``, early-stopped on validation AP.
 
-    Inputs are standardised with statistics of ``X_train`` only. After each epoch the whole train and
-    validation sets are scored; the weights of the epoch with the best validation average precision
-    are restored at the end. Seeded: the same inputs and config give the same weights on CPU.
+    Inputs are standardised with statistics of ``X_train`` only. After each epoch the validation set (and,
+    with ``score_train``, the whole training set, for learning curves) is scored; the weights of the epoch
+    with the best validation average precision are restored at the end. Seeded: the same inputs and config
+    give the same weights on CPU, with or without ``score_train``.
     """
     X_train, X_val = np.asarray(X_train), np.asarray(X_val)
     y_train, y_val = np.asarray(y_train).astype(np.float32), np.asarray(y_val).astype(np.float32)
@@ -126,12 +128,12 @@ def train_mlp(X_train, y_train, X_val, y_val, config: TrainConfig, *, progress: 
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:  # the thread count is process-wide: give callers theirs back
-        return _fit(X_train, y_train, X_val, y_val, config, progress)
+        return _fit(X_train, y_train, X_val, y_val, config, progress, score_train)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool) -> TrainResult:
+def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool, score_train: bool) -> TrainResult:
     from sklearn.metrics import average_precision_score
     from tqdm.auto import tqdm
 
@@ -142,7 +144,9 @@ def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool) ->
     xt, yt = torch.from_numpy(scaler.transform(X_train)), torch.from_numpy(y_train)
     xv, yv = torch.from_numpy(scaler.transform(X_val)), torch.from_numpy(y_val)
     model = MLP(xt.shape[1], list(config.hidden_sizes), config.dropout)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    # foreach: one kernel per update stage for all six tensors instead of a Python loop over them; the same
+    # arithmetic (bit-identical weights), a few percent of an epoch of ~1,300 tiny steps
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, foreach=True)
     pos_weight = resolve_pos_weight(config.pos_weight, y_train)
     criterion = nn.BCEWithLogitsLoss(pos_weight=None if pos_weight is None else torch.tensor(pos_weight))
 
@@ -153,10 +157,13 @@ def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool) ->
     bar = tqdm(total=config.epochs, desc="training", unit="epoch", disable=not progress)
     for epoch in range(1, config.epochs + 1):
         model.train()
+        # one gather per epoch, then contiguous slices: the same batches as indexing per step, ~13% faster
+        # an epoch because a 256-row gather per step costs more than its matmuls
+        order = torch.randperm(len(xt), generator=generator)
         try:
-            for batch in torch.randperm(len(xt), generator=generator).split(config.batch_size):
+            for x_batch, y_batch in zip(xt[order].split(config.batch_size), yt[order].split(config.batch_size)):
                 optimizer.zero_grad(set_to_none=True)
-                loss = criterion(model(xt[batch]), yt[batch])
+                loss = criterion(model(x_batch), y_batch)
                 loss.backward()
                 optimizer.step()
         except RuntimeError as exc:  # Adam refuses a step size that overflows float32 (lr ~1e38)
@@ -164,14 +171,16 @@ def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool) ->
                 raise
             raise _diverged(epoch) from None
 
-        train_logits, val_logits = _logits(model, xt), _logits(model, xv)
+        # scoring the training set costs ~10% of an epoch; only learning curves need it
+        scored = [("train", _logits(model, xt), yt)] if score_train else []
+        scored.append(("val", _logits(model, xv), yv))
         # a huge lr or pos_weight drives the weights to inf/NaN; average_precision_score would then
         # fail with "Input contains NaN", which says nothing about the cause
-        if not (torch.isfinite(train_logits).all() and torch.isfinite(val_logits).all()
-                and torch.isfinite(criterion(train_logits, yt))):
+        if not (torch.isfinite(loss) and all(torch.isfinite(logits).all() and torch.isfinite(criterion(logits, y))
+                                              for _, logits, y in scored)):
             raise _diverged(epoch)
         row = {"epoch": epoch}
-        for name, logits, y in (("train", train_logits, yt), ("val", val_logits, yv)):
+        for name, logits, y in scored:
             row[f"{name}_loss"] = float(criterion(logits, y))
             row[f"{name}_accuracy"] = float(((logits >= 0).float() == y).float().mean())
             row[f"{name}_ap"] = float(average_precision_score(y.numpy(), logits.numpy()))

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
+
+from adaptlab.core.system import usable_cores
 
 # Target size of one block of queries: bounds the candidate lists kept per block (~1.3*k per query) and
 # the per-query vectors; the distance products themselves are computed tile by tile (TILE_VALUES).
@@ -42,7 +43,7 @@ MIN_TILE_COLUMNS = 256  # below this the per-tile overhead (a few numpy calls) s
 # Rows per step when building the geometry or gathering rows for exact distances (a few MiB at d=30).
 ROW_STEP = 1 << 14
 # Threads for the distance products (numpy releases the GIL in them): the cores this process may use.
-_WORKERS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+_WORKERS = min(8, usable_cores())
 _U64 = float(np.finfo(np.float64).eps) / 2
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -81,6 +82,16 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
     return JSONResponse(error_body(field, message), status_code=422)
 
 
+def _unparsable_json(cause: BaseException | None) -> str | None:
+    """Why Python's JSON reader gave up on a body it could tokenise (FastAPI's own message says only "There was
+    an error parsing the body"): nesting past the recursion limit, or an integer past Python's digit limit."""
+    if isinstance(cause, RecursionError):
+        return "malformed JSON: nested too deeply"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return f"malformed JSON: a number has more than {sys.get_int_max_str_digits():,} digits"
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -92,8 +103,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(None, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(error_body(None, _unparsable_json(exc.__cause__) or str(exc.detail)),
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
