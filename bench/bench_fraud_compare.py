@@ -44,6 +44,21 @@ def run_compare(out: Path, *flags: str) -> dict:
             "metrics": json.loads((folder / "metrics.json").read_text())}
 
 
+def reference_epoch_seconds() -> float:
+    """Seconds of one epoch of the default MLP on 170,883 random rows, one thread: this machine's speed at the
+    time of the run (a shared or throttled machine was seen to run the same epoch 1.8x slower)."""
+    import numpy as np
+
+    from adaptlab.fraud.config import TrainConfig
+    from adaptlab.fraud.model import train_mlp
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(170_883, 30)), (rng.random(170_883) < 0.01).astype(int)
+    y[:2] = [0, 1]
+    result = train_mlp(X, y, X[:5000], y[:5000], TrainConfig(epochs=1), progress=False, score_train=False)
+    return result.seconds
+
+
 def rows_of(metrics: dict) -> dict[str, dict]:
     return {name: method["seeds"][str(metrics["split"]["seeds"][0])] for name, method in metrics["methods"].items()}
 
@@ -64,6 +79,8 @@ def main() -> None:
         runs = [run_compare(Path(tmp) / "default")]
         if args.sequential:
             runs.append(run_compare(Path(tmp) / "sequential", "--workers", "1"))
+    runs[0]["reference_epoch"] = reference_epoch_seconds()
+    print(f"reference MLP epoch: {runs[0]['reference_epoch']:.2f} s")
     for run in runs:
         print(f"{run['flags'] or 'defaults'}: {run['wall']:.1f} s wall, {run['cpu']:.0f} CPU-s, "
               f"load {run['load'][0]:.1f} -> {run['load'][1]:.1f}")
@@ -85,7 +102,9 @@ def write_doc(runs: list[dict]) -> None:
              f"- **{default['wall']:.0f} s wall with the defaults** ({usable_cores()} worker processes, one row "
              f"each at a time; target {TARGET_S} s: {'met' if default['wall'] <= TARGET_S else 'NOT met'}), "
              f"{default['cpu']:.0f} CPU-seconds; 1-minute load average {default['load'][0]:.1f} before, "
-             f"{default['load'][1]:.1f} after."]
+             f"{default['load'][1]:.1f} after. Machine speed right after: one epoch of the default MLP on "
+             f"170,883 rows (one thread) took {default['reference_epoch']:.2f} s (`reference_epoch_seconds`; "
+             "this shared machine has run that epoch up to 1.8x slower at other times)."]
     if len(runs) > 1:
         sequential = runs[1]
         lines.append(f"- `--workers 1` (one row after the other, one process): {sequential['wall']:.0f} s wall, "
