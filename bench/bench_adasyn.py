@@ -164,7 +164,10 @@ def markdown(results: list[dict]) -> str:
     lines += [
         "", "Target (>= 10x the sklearn reference, median): "
         + "; ".join(f"{r['data']['features']}: {r['speedup_vs_sklearn_reference']:.1f}x, "
-                    f"{'met' if r['speedup_vs_sklearn_reference'] >= 10 else 'NOT met'}" for r in results) + ".",
+                    f"{'met' if r['speedup_vs_sklearn_reference'] >= 10 else 'NOT met'}" for r in results) + ". "
+        "The reference's own time depends on the load far more than ours: its brute-force `kneighbors` uses "
+        "both cores when they are free (the issue measured it at ~4.2 s, a loaded run of this benchmark at "
+        "4.3 s, quiet runs at 2.4-3.0 s), so the ratio is lowest on a quiet machine.",
         "", f"Each run makes {first['synthetic_rows']:,} synthetic rows (exactly G = 170,588 - 295). "
         "*Bit-identical* means our output equals the reference loop's exactly: same rows, labels, parents "
         "and per-point counts g_i (both consume the random stream the same way), so the distribution of "
