@@ -69,7 +69,9 @@ def compare_study(config: CompareConfig, output_dir: Path = Path("runs"), quiet:
                                            for s, r in results.items()}}
                         for m in methods},
             "table": table, "seed_std": spread, "inflation": inflation, "bootstrap": boot, "adasyn_helps": helps,
-            "wall_seconds": wall_s, "peak_rss_bytes": peak_rss_bytes(), "machine": machine_description(),
+            "wall_seconds": wall_s, "peak_rss_bytes": peak_rss_bytes(),
+            # with workers > 1 the rows ran in worker processes: the largest finished child process's peak
+            "peak_worker_rss_bytes": peak_rss_bytes(children=True), "machine": machine_description(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(sys.argv)})
         report.heading("Run")
         report.bullets([f"wall time {wall_s:.1f} s", f"machine: {machine_description()}",
