@@ -50,7 +50,8 @@ def compare_study(config: CompareConfig, output_dir: Path = Path("runs"), quiet:
         report = Report("Fraud: resampler comparison" + (f" (includes {LEAKY} rows)" if leaky else ""))
         report.paragraph(provenance_line(provenance))
         _setup_section(report, config, results)
-        _table_section(report, table, spread, len(config.seeds))
+        _table_section(report, table, spread, len(config.seeds),
+                       config.resolved_workers(len(methods) * len(config.seeds)))
         _training_note(report, config, methods, results)
         _inflation_section(report, inflation, results, float(y.mean()))
         helps = _helps_section(report, results, boot, table, spread)
@@ -191,7 +192,7 @@ def _setup_section(report: Report, config: CompareConfig, results: dict) -> None
     ] if any(r["leaky"] for r in first["rows"].values()) else []))
 
 
-def _table_section(report: Report, table: list[dict], spread: dict, n_seeds: int) -> None:
+def _table_section(report: Report, table: list[dict], spread: dict, n_seeds: int, workers: int) -> None:
     report.heading("Results on the test split")
     if n_seeds == 1:
         report.table(table)
@@ -204,8 +205,10 @@ def _table_section(report: Report, table: list[dict], spread: dict, n_seeds: int
         report.table(shown)
         report.paragraph(f"Mean ± standard deviation over {n_seeds} seeds.")
     report.paragraph("Rates are fractions; '@0.5' at threshold 0.5, '@val thr' at the threshold that maximises "
-                     "F1 on validation ('val thr'); 'train s' includes the resampling time. "
-                     f"{LEAKY} rows are scored on their own test split, which holds synthetic rows.")
+                     "F1 on validation ('val thr'); 'train s' includes the resampling time"
+                     + (f" and was measured while {workers} rows ran side by side (one per worker process), so "
+                        "it is longer than a row alone would take. " if workers > 1 else ". ")
+                     + f"{LEAKY} rows are scored on their own test split, which holds synthetic rows.")
 
 
 def _training_note(report: Report, config: CompareConfig, methods, results: dict) -> None:
