@@ -98,12 +98,13 @@ def run_all(config: CompareConfig, X: np.ndarray, y: np.ndarray, frame, quiet: b
     workers = config.resolved_workers(len(jobs))
     finished: dict[tuple[int, str], dict] = {}
 
-    def report(done: int, seed: int, method: Method, row: dict) -> None:
+    def report(done: int, seed: int, method: Method, row: dict, write=None) -> None:
         finished[seed, method.name] = row
         if not quiet:
             test = row["metrics"]["test"]["at_0.5"]
-            print(f"[{done}/{len(jobs)}] seed {seed}: {method.label}: test AUPRC {test['average_precision']:.4f}, "
-                  f"{row['train_rows']:,} training rows, {row['train_seconds']:.1f} s", file=sys.stderr, flush=True)
+            (write or _stderr)(f"[{done}/{len(jobs)}] seed {seed}: {method.label}: test AUPRC "
+                               f"{test['average_precision']:.4f}, {row['train_rows']:,} training rows, "
+                               f"{row['train_seconds']:.1f} s")
 
     if workers == 1:
         for done, (seed, method) in enumerate(jobs, 1):
@@ -112,12 +113,21 @@ def run_all(config: CompareConfig, X: np.ndarray, y: np.ndarray, frame, quiet: b
                       flush=True)
             report(done, seed, method, run_method(method, config, seed, X, y, splits[seed], progress=not quiet))
     else:
+        from tqdm.auto import tqdm
+
         if not quiet:
-            print(f"running {len(jobs)} rows in {workers} worker processes", file=sys.stderr, flush=True)
-        for done, (seed, method, row) in enumerate(_run_in_workers(jobs, workers, config, X, y, splits), 1):
-            report(done, seed, method, row)
+            _stderr(f"running {len(jobs)} rows in {workers} worker processes")
+        # the workers print nothing: one bar counts finished rows, each row's line is written above it
+        with tqdm(total=len(jobs), desc="rows", unit="row", disable=quiet) as bar:
+            for done, (seed, method, row) in enumerate(_run_in_workers(jobs, workers, config, X, y, splits), 1):
+                report(done, seed, method, row, write=lambda line: tqdm.write(line, file=sys.stderr))
+                bar.update(1)
     return {seed: {"split": splits[seed], "rows": {m.name: finished[seed, m.name] for m in methods}}
             for seed in config.seeds}
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 # The arrays a worker process receives once, when it starts (not once per row).
