@@ -16,6 +16,7 @@ import time
 import warnings
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from adaptlab.core.metrics import best_f1_threshold
 from adaptlab.errors import AdaptlabError
@@ -95,39 +96,32 @@ def run_all(config: CompareConfig, X: np.ndarray, y: np.ndarray, frame, quiet: b
     splits = {seed: split_indices(frame, config.split, seed, config.test_size, config.val_size)
               for seed in config.seeds}
     jobs = [(seed, method) for seed in config.seeds for method in methods]
-    workers = config.resolved_workers(len(jobs))
+    workers = config.resolved_workers()
     finished: dict[tuple[int, str], dict] = {}
 
-    def report(done: int, seed: int, method: Method, row: dict, write=None) -> None:
+    def say(line: str) -> None:
+        if not quiet:  # tqdm.write: the line goes above any progress bar instead of through it
+            tqdm.write(line, file=sys.stderr)
+
+    def report(done: int, seed: int, method: Method, row: dict) -> None:
         finished[seed, method.name] = row
-        if not quiet:
-            test = row["metrics"]["test"]["at_0.5"]
-            (write or _stderr)(f"[{done}/{len(jobs)}] seed {seed}: {method.label}: test AUPRC "
-                               f"{test['average_precision']:.4f}, {row['train_rows']:,} training rows, "
-                               f"{row['train_seconds']:.1f} s")
+        test = row["metrics"]["test"]["at_0.5"]
+        say(f"[{done}/{len(jobs)}] seed {seed}: {method.label}: test AUPRC {test['average_precision']:.4f}, "
+            f"{row['train_rows']:,} training rows, {row['train_seconds']:.1f} s")
 
     if workers == 1:
         for done, (seed, method) in enumerate(jobs, 1):
-            if not quiet:
-                print(f"[{done}/{len(jobs)}] seed {seed}: {method.label} — {method.description}", file=sys.stderr,
-                      flush=True)
+            say(f"[{done}/{len(jobs)}] seed {seed}: {method.label} — {method.description}")
             report(done, seed, method, run_method(method, config, seed, X, y, splits[seed], progress=not quiet))
     else:
-        from tqdm.auto import tqdm
-
-        if not quiet:
-            _stderr(f"running {len(jobs)} rows in {workers} worker processes")
+        say(f"running {len(jobs)} rows in {workers} worker processes")
         # the workers print nothing: one bar counts finished rows, each row's line is written above it
         with tqdm(total=len(jobs), desc="rows", unit="row", disable=quiet) as bar:
             for done, (seed, method, row) in enumerate(_run_in_workers(jobs, workers, config, X, y, splits), 1):
-                report(done, seed, method, row, write=lambda line: tqdm.write(line, file=sys.stderr))
+                report(done, seed, method, row)
                 bar.update(1)
     return {seed: {"split": splits[seed], "rows": {m.name: finished[seed, m.name] for m in methods}}
             for seed in config.seeds}
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 # The arrays a worker process receives once, when it starts (not once per row).

@@ -50,8 +50,7 @@ def compare_study(config: CompareConfig, output_dir: Path = Path("runs"), quiet:
         report = Report("Fraud: resampler comparison" + (f" (includes {LEAKY} rows)" if leaky else ""))
         report.paragraph(provenance_line(provenance))
         _setup_section(report, config, results)
-        _table_section(report, table, spread, len(config.seeds),
-                       config.resolved_workers(len(methods) * len(config.seeds)))
+        _table_section(report, table, spread, len(config.seeds), config.resolved_workers())
         _training_note(report, config, methods, results)
         _inflation_section(report, inflation, results, float(y.mean()))
         helps = _helps_section(report, results, boot, table, spread)

@@ -226,10 +226,12 @@ class CompareConfig(FraudSettings):
             problems.append(f"bootstrap must be a non-negative integer, not {self.bootstrap!r}")
         return problems
 
-    def resolved_workers(self, rows: int) -> int:
-        """Worker processes for ``rows`` rows: ``workers``, or one per usable core; never more than rows."""
+    def resolved_workers(self) -> int:
+        """Worker processes for the rows (selected methods x seeds): ``workers``, or one per usable core;
+        never more than there are rows."""
         from adaptlab.core.system import usable_cores
 
+        rows = len(self.selected()) * len(self.seeds)
         return max(1, min(rows, self.workers or usable_cores()))
 
     def selected(self) -> list:

@@ -174,14 +174,15 @@ def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool, sc
         # scoring the training set costs ~10% of an epoch; only learning curves need it
         scored = [("train", _logits(model, xt), yt)] if score_train else []
         scored.append(("val", _logits(model, xv), yv))
+        losses = {name: criterion(logits, y) for name, logits, y in scored}
         # a huge lr or pos_weight drives the weights to inf/NaN; average_precision_score would then
         # fail with "Input contains NaN", which says nothing about the cause
-        if not (torch.isfinite(loss) and all(torch.isfinite(logits).all() and torch.isfinite(criterion(logits, y))
-                                              for _, logits, y in scored)):
+        if not (torch.isfinite(loss) and all(torch.isfinite(logits).all() and torch.isfinite(losses[name])
+                                              for name, logits, _ in scored)):
             raise _diverged(epoch)
         row = {"epoch": epoch}
         for name, logits, y in scored:
-            row[f"{name}_loss"] = float(criterion(logits, y))
+            row[f"{name}_loss"] = float(losses[name])
             row[f"{name}_accuracy"] = float(((logits >= 0).float() == y).float().mean())
             row[f"{name}_ap"] = float(average_precision_score(y.numpy(), logits.numpy()))
         history.append(row)
