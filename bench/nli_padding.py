@@ -1,6 +1,8 @@
 """Padded tokens per batch: our length-grouped batches vs transformers LengthGroupedSampler vs random batches.
 
     python bench/nli_padding.py   # numbers quoted in docs/benchmarks.md (NLI vs Trainer section)
+
+Also the padded tokens of the first 30 batches of each (what a 30-step `bench_nli_trainer.py` run trains on).
 """
 import sys, numpy as np, torch
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
@@ -20,3 +22,5 @@ print("hf grouped", padded([idx[i:i+16] for i in range(0, len(idx), 16)]))
 rnd = torch.randperm(len(lengths), generator=g).tolist()
 print("random", padded([rnd[i:i+16] for i in range(0, len(rnd), 16)]))
 print("maxlen", 128, 128*16/ (lengths.mean()*16))
+def first(batches, n=30): return int(sum(lengths[b].max() * len(b) for b in batches[:n]))
+print("padded tokens, first 30 batches: ours", first(ours), "hf grouped", first([idx[i:i+16] for i in range(0, len(idx), 16)]))
