@@ -114,3 +114,26 @@ def test_select_is_exact_when_the_threshold_is_the_exact_kth_approximation():
         expected, kth_distance, kth_index = brute_force(X, i, np.arange(len(X)), 25)
         assert np.array_equal(as_sets(found, len(query))[r], expected)
         assert (found.kth_distance[r], found.kth_index[r]) == (kth_distance, kth_index)
+
+
+def test_one_far_outlier_neither_breaks_exactness_nor_widens_the_exact_band(monkeypatch):
+    # the error margin of the candidates is set by the candidates' own norms: one row far from every query
+    # (an Amount in the millions) must not send thousands of extra pairs to the exact distance
+    exact_pairs = []
+    exact = neighbours.exact_sq_distances
+    monkeypatch.setattr(neighbours, "exact_sq_distances",
+                        lambda data, a, b: exact_pairs.append(len(a)) or exact(data, a, b))
+    rng = np.random.default_rng(7)
+    X = np.rint(rng.normal(0, 3, (20_000, 3)))  # integer points: many exact ties at the k-th distance
+    query = np.arange(0, 20_000, 997)
+    k = 200  # n >= 4k: the strided threshold guess path
+    select_k_nearest(Geometry.of(X), query, None, k)
+    without_outlier = sum(exact_pairs)
+    X[-1] = [3e3, 0, 0]
+    exact_pairs.clear()
+    found = select_k_nearest(Geometry.of(X), query, None, k)
+    assert sum(exact_pairs) <= 2 * without_outlier
+    for r, i in enumerate(query):
+        expected, kth_distance, kth_index = brute_force(X, i, np.arange(len(X)), k)
+        assert np.array_equal(as_sets(found, len(query))[r], expected)
+        assert (found.kth_distance[r], found.kth_index[r]) == (kth_distance, kth_index)

@@ -56,6 +56,7 @@ class Geometry:
     sq_norms: np.ndarray  # (n,) float64 |x - mean|^2
     largest_sq: float  # max |x - mean|^2 + |mean|^2 over the data
     unit_roundoff: float  # of the approximation's dtype
+    mean_sq: float  # |mean|^2 (what largest_sq adds to the largest centred norm)
 
     @classmethod
     def of(cls, X: np.ndarray) -> "Geometry":
@@ -65,31 +66,38 @@ class Geometry:
         # centring keeps the norms (and so the cancellation error) small; done in row steps so no centred
         # full-size float64 copy is ever built
         sq_norms = np.empty(n)
-        for start in range(0, n, ROW_STEP):
-            centred = X[start:start + ROW_STEP] - mean
-            sq_norms[start:start + ROW_STEP] = np.einsum("ij,ij->i", centred, centred)
+
+        def norms(start: int, stop: int) -> None:
+            centred = X[start:stop] - mean
+            sq_norms[start:stop] = np.einsum("ij,ij->i", centred, centred)
+
+        for_row_steps(n, ROW_STEP, norms)
         largest_sq = float(sq_norms.max(initial=0.0)) + float(mean @ mean)
         # float32: the approximation only pre-selects (see margin()); half the bytes to stream, ~2x faster.
         # float64 only where squared norms would overflow float32.
         dtype = np.float32 if largest_sq < 1e30 else np.float64
         augmented = np.empty((n, d + 1), dtype=dtype)  # a tile's rows are contiguous: a transposed BLAS operand
-        for start in range(0, n, ROW_STEP):
-            np.subtract(X[start:start + ROW_STEP], mean, out=augmented[start:start + ROW_STEP, :d], casting="unsafe")
-        augmented[:, d] = sq_norms
-        return cls(X, augmented, sq_norms, largest_sq, float(np.finfo(dtype).eps) / 2)
 
-    def margin(self, query: np.ndarray) -> np.ndarray:
-        """Per-query bound (squared distance units) on |approx() + shift() - exact squared distance|.
+        def fill(start: int, stop: int) -> None:
+            np.subtract(X[start:stop], mean, out=augmented[start:stop, :d], casting="unsafe")
+            augmented[start:stop, d] = sq_norms[start:stop]
+
+        for_row_steps(n, ROW_STEP, fill)
+        return cls(X, augmented, sq_norms, largest_sq, float(np.finfo(dtype).eps) / 2, float(mean @ mean))
+
+    def margin(self, query: np.ndarray, pool_sq_norm: np.ndarray | None = None) -> np.ndarray:
+        """Per-query bound (squared distance units) on |approx() + shift() - exact squared distance|, for
+        every pool row x with |x - mean|^2 <= ``pool_sq_norm`` (per query; None: any row of the data).
 
         The product of K = d + 1 terms errs by at most gamma_K * sum|terms| <= K u (|q|^2 + 2|x|^2)
         (since 2|q_f x_f| <= q_f^2 + x_f^2), whatever order the BLAS sums in, and rounding the inputs
-        adds <= 3u (|q|^2 + 2|x|^2); factor 2 on top for safety;
-        |x|^2 is bounded by the largest in the data. The float64 terms (centring, the exact formula) are
-        ~1e-16 relative and get a generous 64x(d + 2) cover. A wider margin only costs a few more exact
-        distances, never correctness.
+        adds <= 3u (|q|^2 + 2|x|^2); factor 2 on top for safety. The float64 terms (centring, the exact
+        formula) are ~1e-16 relative and get a generous 64x(d + 2) cover. A wider margin only costs a
+        few more exact distances, never correctness.
         """
         n_terms = self.augmented.shape[1]
-        scale = self.sq_norms[query] + 2.0 * self.largest_sq
+        largest_sq = self.largest_sq if pool_sq_norm is None else pool_sq_norm + self.mean_sq
+        scale = self.sq_norms[query] + 2.0 * largest_sq
         return 2.0 * (n_terms + 4) * self.unit_roundoff * scale + 64.0 * (n_terms + 1) * _U64 * scale
 
     def query_side(self, query: np.ndarray) -> np.ndarray:
@@ -105,6 +113,20 @@ class Geometry:
     def shift(self, query: np.ndarray) -> np.ndarray:
         """The per-row constant |q|^2 that the product leaves out (float64)."""
         return self.sq_norms[query]
+
+
+def for_row_steps(n_rows: int, step: int, work) -> None:
+    """``work(start, stop)`` for consecutive ranges of ``step`` rows, spread over the worker threads:
+    numpy releases the GIL in gathers and arithmetic, and each range's result does not depend on which
+    thread computed it. Used for the linear passes over all rows (~20-40 ms each single-threaded)."""
+    starts = range(0, n_rows, step)
+    if _WORKERS == 1 or len(starts) < 2:
+        for start in starts:
+            work(start, min(start + step, n_rows))
+        return
+    with ThreadPoolExecutor(_WORKERS) as pool:
+        for _ in pool.map(lambda start: work(start, min(start + step, n_rows)), starts):
+            pass  # re-raises a worker's exception here
 
 
 def exact_sq_distances(data: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
@@ -147,14 +169,22 @@ class Selection:
     kth_index: np.ndarray  # (n_queries,) its row index: neighbours are all (d, j) <= (kth_distance, kth_index)
 
 
-def select_k_nearest(geo: Geometry, query: np.ndarray, pool: np.ndarray | None, k: int) -> Selection:
+def select_k_nearest(geo: Geometry, query: np.ndarray, pool: np.ndarray | None, k: int,
+                     pairs: bool = True) -> Selection:
     """The exact k nearest rows of ``pool`` (ascending row indices; None: every row) for each row of
     ``query``. A query row that is also in the pool is excluded by index (not by distance 0), so its
     exact duplicates still count as neighbours. Requires ``k <= len(pool) - (query in pool)``.
+    ``pairs=False``: only each query's k-th neighbour key (``row``/``col`` empty), which is all
+    :func:`within_boundary` needs; saves gathering ~k pairs per query.
 
-    With t = each row's k-th smallest *approximate* value and m its error margin, the true k-th exact
-    distance T lies in [t - m, t + m] (shifted by |q|^2), so rows with approx < t - 2m are certainly
-    in, rows with approx > t + 2m certainly out, and only the thin band between needs exact distances.
+    Candidates are the rows with approx <= tau (a per-query threshold). With t = each query's k-th
+    smallest candidate value, M the error margin of the candidates (their own largest norm, see
+    :meth:`Geometry.margin`) and m that of any row: the k candidates with approx <= t are within t + M
+    exactly; every other candidate is at least t - M, every non-candidate at least tau - m >= t + M. So
+    the true k-th exact distance T lies in [t - M, t + M] (shifted by |q|^2): rows with approx < t - 2M
+    are certainly in, rows with approx > t + 2M certainly out, and only the thin band between needs
+    exact distances. M rather than m matters on real data: one outlier far from every query sets m and
+    made the band ~12x wider (ULB training split).
     """
     product = _Product(geo, query, pool)
     threshold = _guess_threshold(product, k)
@@ -167,11 +197,17 @@ def select_k_nearest(geo: Geometry, query: np.ndarray, pool: np.ndarray | None, 
     if np.any(counts < k):
         raise RuntimeError("neighbour search: approximate-distance margin violated; please report this data")
     kth_approx = _kth_smallest_per_row(counts, value, k)
-    reach = kth_approx + 2.0 * geo.margin(query)
-    if np.any(threshold < reach):  # the band must be whole: every row whose approx <= t + 2m (stride 1, fix-up)
-        block_row, pool_pos, value, counts = product.pairs_at_most(np.maximum(threshold, reach))  # same k-th
     col = pool_pos if pool is None else pool[pool_pos]
-    margin = 2.0 * geo.margin(query)
+    margin = geo.margin(query, _largest_per_row(geo.sq_norms[col], counts))
+    any_margin = geo.margin(query)
+    if np.any(threshold < kth_approx + np.maximum(2.0 * margin, margin + any_margin)):
+        # tau too close to t (stride 1, fix-up rows): widen to t + 2m, so the bound holds with the wider
+        # candidates' own margin (M <= m); the k-th candidate value t stays the same
+        threshold = np.maximum(threshold, kth_approx + 2.0 * any_margin)
+        block_row, pool_pos, value, counts = product.pairs_at_most(threshold)
+        col = pool_pos if pool is None else pool[pool_pos]
+        margin = geo.margin(query, _largest_per_row(geo.sq_norms[col], counts))
+    margin = 2.0 * margin
     sure = value < np.repeat(kth_approx - margin, counts)  # rows are contiguous: repeat, not gather
     band = np.flatnonzero(~sure & (value <= np.repeat(kth_approx + margin, counts)))
     band_dist = exact_sq_distances(geo.data, query[block_row[band]], col[band])
@@ -180,6 +216,8 @@ def select_k_nearest(geo: Geometry, query: np.ndarray, pool: np.ndarray | None, 
     wanted = k - (sure_so_far[ends] - sure_so_far[ends - counts])
     chosen, kth_distance, kth_index = _first_by_distance_then_index(block_row[band], col[band], band_dist,
                                                                     wanted, len(query))
+    if not pairs:
+        return Selection(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), kth_distance, kth_index)
     keep = sure
     keep[band[chosen]] = True
     return Selection(block_row[keep], col[keep], kth_distance, kth_index)
@@ -226,11 +264,15 @@ class _Product:
     def n_pool(self) -> int:
         return len(self.rhs)
 
-    def columns(self, positions: slice, rows: np.ndarray | None = None) -> np.ndarray:
-        """(rows or all queries) x (the pool positions) approximate values, own entries +inf."""
+    def columns(self, positions: slice, rows: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """(rows or all queries) x (the pool positions) approximate values, own entries +inf; written
+        into ``out`` when it has exactly that shape."""
         lhs = self.lhs if rows is None else self.lhs[rows]
         own = self.own if rows is None else self.own[rows]
-        values = lhs @ self.rhs[positions].T
+        rhs = self.rhs[positions]
+        if out is not None and out.shape != (len(lhs), len(rhs)):
+            out = None
+        values = np.matmul(lhs, rhs.T, out=out)
         start, stop, step = positions.indices(self.n_pool)
         hit = (own >= start) & (own < stop) & ((own - start) % step == 0)
         values[np.flatnonzero(hit), (own[hit] - start) // step] = np.inf
@@ -283,9 +325,13 @@ class _Product:
     def _pairs_in(self, starts: list[int], limit: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Per tile: (entries per query, pool positions, values) of the entries <= limit, row-major."""
         tiles = []
+        # one buffer per thread for the products and one for the comparison, reused by every full tile:
+        # a fresh ~1 MiB array per tile costs page faults and cache misses that show next to the product
+        buffer = np.empty((len(self.lhs), self.tile), dtype=self.lhs.dtype)
+        below = np.empty(buffer.shape, dtype=bool)
         for start in starts:
-            block = self.columns(slice(start, start + self.tile))
-            flat = np.flatnonzero(block <= limit)
+            block = self.columns(slice(start, start + self.tile), out=buffer)
+            flat = np.flatnonzero(np.less_equal(block, limit, out=below if block is buffer else None))
             width = block.shape[1]
             # flat is sorted, so each query's entries are one run: its bounds by binary search, no division
             bounds = np.searchsorted(flat, np.arange(len(block) + 1) * width)
@@ -340,6 +386,11 @@ def _kth_smallest_per_row(counts: np.ndarray, value: np.ndarray, k: int) -> np.n
     starts = [0] + ends[:-1]
     return np.array([np.partition(value[start:end], k - 1)[k - 1] for start, end in zip(starts, ends)],
                     dtype=np.float64)
+
+
+def _largest_per_row(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Largest of each row's ``counts[r]`` consecutive ``values`` (every count >= 1)."""
+    return np.maximum.reduceat(values, np.cumsum(counts) - counts)
 
 
 def _first_by_distance_then_index(row: np.ndarray, col: np.ndarray, dist: np.ndarray, wanted: np.ndarray,

@@ -42,7 +42,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
 from adaptlab.errors import AdaptlabError
-from adaptlab.fraud.neighbours import Geometry, auto_chunk_rows, select_k_nearest, within_boundary
+from adaptlab.fraud.neighbours import Geometry, auto_chunk_rows, for_row_steps, select_k_nearest, within_boundary
 
 
 class ResamplerError(AdaptlabError, ValueError):
@@ -159,14 +159,16 @@ class ADASYN(BaseOverSampler):
         n_rows = len(X)
         out = np.empty((n_rows + len(self.provenance_), X.shape[1]), dtype=out_dtype)
         out[:n_rows] = X
-        block = 1 << 12  # ~1 MiB per temporary: the gathers and arithmetic stay in cache
-        for start in range(0, len(self.provenance_), block):
-            parent = X64[self.provenance_[start:start + block, 0]]
-            partner = X64[self.provenance_[start:start + block, 1]]
+
+        def synthesize(start: int, stop: int) -> None:
+            parent = X64[self.provenance_[start:stop, 0]]
+            partner = X64[self.provenance_[start:stop, 1]]
             partner -= parent
-            partner *= self.steps_[start:start + block, None]
+            partner *= self.steps_[start:stop, None]
             partner += parent
-            out[n_rows + start:n_rows + start + len(parent)] = partner
+            out[n_rows + start:n_rows + stop] = partner
+
+        for_row_steps(len(self.provenance_), 1 << 12, synthesize)  # ~1 MiB temporaries: they stay in cache
         return out
 
     def _plan(self, X, y) -> dict:
@@ -194,16 +196,18 @@ class ADASYN(BaseOverSampler):
     def _other_class_counts(self, geo: Geometry, members: np.ndarray,
                             y: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """For each member, how many of its k nearest rows (whole data) belong to another class, and its
-        k-th neighbour's key (exact squared distance, row index) that bounds that neighbourhood."""
+        k-th neighbour's key (exact squared distance, row index) that bounds that neighbourhood.
+
+        Counted as k minus the class mates inside that key (a search within the class only), not by
+        looking up the labels of all k neighbours: ~k pairs per member never need to be gathered."""
         chunk = auto_chunk_rows(len(members), len(y), self.chunk_size, self.k)
         other = np.empty(len(members), dtype=np.int64)
         kth = (np.empty(len(members)), np.empty(len(members), dtype=np.int64))
-        own_class = y[members[0]]
         for start in range(0, len(members), chunk):
             block = members[start:start + chunk]
-            found = select_k_nearest(geo, block, None, self.k)
-            other[start:start + len(block)] = np.bincount(found.row, weights=y[found.col] != own_class,
-                                                          minlength=len(block)).astype(np.int64)
+            found = select_k_nearest(geo, block, None, self.k, pairs=False)
+            mates, _ = within_boundary(geo, block, members, found.kth_distance, found.kth_index)
+            other[start:start + len(block)] = self.k - np.bincount(mates, minlength=len(block))
             kth[0][start:start + len(block)] = found.kth_distance
             kth[1][start:start + len(block)] = found.kth_index
         return other, kth
