@@ -29,6 +29,7 @@ from adaptlab.nli.batches import check_pairs, check_training_pairs, encode_pairs
 from adaptlab.nli.checkpoints import find_checkpoint, load_checkpoint, read_trainer_state, save_checkpoint
 from adaptlab.nli.config import NLIRunConfig, check_training_settings
 from adaptlab.nli.defaults import default_lr
+from adaptlab.nli.dropout import use_fast_dropout
 from adaptlab.nli.inference import forward_chunks, length_sorted_chunks
 
 _RUN = NLIRunConfig()  # the one definition of every default below, documented field by field
@@ -113,6 +114,7 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_dfs: dict[str, pd.DataF
     # ---- model, optimizer, schedule ----
     if config.gradient_checkpointing and accelerator.device.type == "cuda":
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    use_fast_dropout(model)  # CPU: torch's mask drawing was a third of a step (see adaptlab.nli.dropout)
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise AdaptlabError("the model has no trainable parameters")

@@ -1,0 +1,86 @@
+"""Dropout whose masks are cheap to draw on CPU: same distribution as ``torch.nn.Dropout``, ~3x faster.
+
+Why hand-written: on CPU, torch draws every mask element from its Mersenne-Twister generator one at a time
+(~9 ns per element here), which makes dropout cost more than the 384x384 linear layer in front of it. A
+MiniLM-L6 LoRA training step spent about a third of its time in its 32 dropouts (the encoder's, the
+head's, and PEFT's ``lora_dropout`` on every adapted layer's input). Here each mask comes from NumPy's
+SFC64 generator as raw 32-bit words compared against ``round(p * 2**32)`` (the drop probability is exact to
+2**-32, finer than torch's float32 uniform draws), in two halves on two threads.
+
+Reproducibility: every mask's seed is one draw from torch's default CPU generator, so ``torch.manual_seed``
+fixes the masks, and a checkpoint that stores torch's RNG state (ours does) resumes them exactly. On other
+devices, in eval mode or with p = 0 the layer is exactly ``torch.nn.Dropout``.
+"""
+
+from __future__ import annotations
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+from torch import nn
+
+MIN_SPLIT = 1 << 16  # below this many elements a second thread costs more than it saves
+
+
+class FastDropout(nn.Dropout):
+    """``nn.Dropout`` with cheaply drawn masks on CPU (see the module docstring)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0 or x.device.type != "cpu" or not x.is_floating_point():
+            return super().forward(x)
+        if self.p == 1.0:
+            return x * 0.0
+        return _ScaleByMask.apply(x, keep_mask(x.shape, self.p, x.dtype))
+
+
+def keep_mask(shape, p: float, dtype: torch.dtype) -> torch.Tensor:
+    """A CPU tensor of ``shape``: each element independently 1 / (1 - p) with probability 1 - p, else 0."""
+    n = int(np.prod(shape))
+    seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))  # from torch's generator: manual_seed rules
+    threshold = np.uint32(min(round(p * 2**32), 2**32 - 1))
+    keep = np.empty(n, dtype=bool)
+
+    def draw(part: int, start: int, stop: int) -> None:
+        words = np.random.SFC64([seed, part]).random_raw((stop - start + 1) // 2).view(np.uint32)
+        np.greater_equal(words[:stop - start], threshold, out=keep[start:stop])
+
+    if n < MIN_SPLIT:
+        draw(0, 0, n)
+    else:
+        half = n // 2
+        list(_pool().map(draw, (0, 1), (0, half), (half, n)))
+    mask = torch.from_numpy(keep).view(shape).to(dtype)
+    return mask.mul_(1.0 / (1.0 - p))
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """Two threads for drawing mask halves (NumPy's generators release the GIL while filling)."""
+    return ThreadPoolExecutor(2, thread_name_prefix="adaptlab-dropout")
+
+
+class _ScaleByMask(torch.autograd.Function):
+    """x * mask, keeping only the mask for the backward pass (torch's dropout keeps the same)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(mask)
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None
+
+
+def use_fast_dropout(model: nn.Module) -> int:
+    """Turn every ``nn.Dropout`` in ``model`` into a :class:`FastDropout` (same p, same place); returns how
+    many. In place and without new parameters: saving, loading and evaluation are unchanged."""
+    changed = 0
+    for module in model.modules():
+        if type(module) is nn.Dropout:
+            module.__class__ = FastDropout
+            changed += 1
+    return changed

@@ -1,0 +1,71 @@
+"""FastDropout: torch's dropout distribution with cheaper CPU masks, reproducible from torch's seed."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from adaptlab.nli.dropout import MIN_SPLIT, FastDropout, keep_mask, use_fast_dropout
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_the_drop_rate_is_p_and_kept_values_are_scaled_by_one_over_one_minus_p(p):
+    torch.manual_seed(0)
+    x = torch.randn(1_000_003, dtype=torch.float64) + 5.0  # odd size: both halves, odd word count
+    layer = FastDropout(p).train()
+    y = layer(x)
+    kept = y != 0
+    rate = 1.0 - kept.double().mean().item()
+    assert abs(rate - p) < 6 * math.sqrt(p * (1 - p) / x.numel())  # binomial: 6 standard deviations
+    assert torch.equal(y[kept], x[kept] * (1.0 / (1.0 - p)))
+    # the two halves come from different streams and are both random
+    half = x.numel() // 2
+    first, second = kept[:half], kept[half:2 * half]
+    assert not torch.equal(first, second)
+    assert abs(first.double().mean() - second.double().mean()) < 6 * math.sqrt(2 * p * (1 - p) / half)
+
+
+def test_masks_follow_torch_manual_seed_and_change_from_call_to_call():
+    torch.manual_seed(1)
+    a, b = keep_mask((300, 500), 0.2, torch.float32), keep_mask((300, 500), 0.2, torch.float32)
+    torch.manual_seed(1)
+    assert torch.equal(keep_mask((300, 500), 0.2, torch.float32), a)
+    assert not torch.equal(a, b)
+    small = keep_mask((7, 3), 0.2, torch.float32)  # below MIN_SPLIT: one stream
+    assert small.shape == (7, 3) and 21 < MIN_SPLIT
+
+
+def test_gradient_is_the_same_mask_as_the_forward():
+    torch.manual_seed(2)
+    x = torch.randn(64, 100, requires_grad=True)
+    y = FastDropout(0.3).train()(x)
+    weights = torch.randn(64, 100)
+    (y * weights).sum().backward()
+    kept = y != 0
+    assert 0.6 < kept.float().mean() < 0.8
+    assert torch.allclose(x.grad, weights * kept / 0.7, rtol=1e-6, atol=0)
+
+
+def test_eval_mode_p0_and_p1_behave_like_torch():
+    x = torch.randn(50, 20)
+    assert torch.equal(FastDropout(0.5).eval()(x), x)
+    assert torch.equal(FastDropout(0.0).train()(x), x)
+    assert torch.equal(FastDropout(1.0).train()(x), torch.zeros_like(x))
+
+
+def test_use_fast_dropout_converts_every_dropout_of_a_lora_model(tiny_bert_dir):
+    from adaptlab.nli.methods import MethodConfig
+    from adaptlab.nli.models import build_model
+
+    model, _ = build_model(str(tiny_bert_dir), MethodConfig(method="lora"), random_init=True)
+    layers = model.config.num_hidden_layers
+    # per layer: attention probabilities, attention output, feed-forward output, LoRA on query and value;
+    # plus the embeddings and the classification head
+    assert sum(type(m) is nn.Dropout for m in model.modules()) == 5 * layers + 2
+    expected = 5 * layers + 2
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    assert use_fast_dropout(model) == expected > 0
+    assert not any(type(m) is nn.Dropout for m in model.modules())
+    assert sum(isinstance(m, FastDropout) for m in model.modules()) == expected
+    assert model.state_dict().keys() == state.keys()  # no new parameters or buffers
