@@ -69,3 +69,51 @@ def test_use_fast_dropout_converts_every_dropout_of_a_lora_model(tiny_bert_dir):
     assert not any(type(m) is nn.Dropout for m in model.modules())
     assert sum(isinstance(m, FastDropout) for m in model.modules()) == expected
     assert model.state_dict().keys() == state.keys()  # no new parameters or buffers
+
+
+def test_attention_drops_probabilities_with_the_same_masks_and_ignores_padded_keys():
+    from adaptlab.nli.dropout import attention_with_fast_dropout
+
+    torch.manual_seed(3)
+    query, key, value = (torch.randn(2, 3, 5, 4) for _ in range(3))
+    allowed = torch.ones(2, 1, 5, 5, dtype=torch.bool)
+    allowed[1, :, :, 3:] = False  # the second sequence has two padded positions
+    module = nn.Module().train()
+    torch.manual_seed(4)
+    out, _ = attention_with_fast_dropout(module, query, key, value, allowed, dropout=0.25, scaling=0.5)
+    torch.manual_seed(4)
+    keep = keep_mask((2, 3, 5, 5), 0.25, torch.float32)
+    scores = (query @ key.transpose(2, 3) * 0.5).masked_fill(~allowed, float("-inf"))
+    expected = (torch.softmax(scores, dim=-1) * keep) @ value
+    assert out.shape == (2, 5, 3, 4)
+    assert torch.allclose(out, expected.transpose(1, 2), atol=1e-6)
+    # a padded key never contributes, whatever the mask drew
+    value_changed = value.clone()
+    value_changed[1, :, 3:] = 1e6
+    torch.manual_seed(4)
+    again, _ = attention_with_fast_dropout(module, query, key, value_changed, allowed, dropout=0.25, scaling=0.5)
+    assert torch.allclose(again, out, atol=1e-6)
+
+
+def test_lora_model_trains_with_fast_attention_and_evaluates_exactly_as_before(tiny_bert_dir):
+    from adaptlab.nli.dropout import ATTENTION
+    from adaptlab.nli.methods import MethodConfig
+    from adaptlab.nli.models import build_model
+
+    torch.manual_seed(5)
+    model, _ = build_model(str(tiny_bert_dir), MethodConfig(method="lora"), random_init=True)
+    ids = torch.randint(5, model.config.vocab_size, (4, 9))
+    mask = torch.ones(4, 9, dtype=torch.long)
+    mask[2:, 6:] = 0
+    model.eval()
+    with torch.no_grad():
+        before = model(input_ids=ids, attention_mask=mask).logits
+    use_fast_dropout(model)
+    assert model.get_base_model().config._attn_implementation == ATTENTION
+    with torch.no_grad():
+        assert torch.equal(model(input_ids=ids, attention_mask=mask).logits, before)
+    model.train()
+    loss = model(input_ids=ids, attention_mask=mask, labels=torch.tensor([0, 1, 2, 0])).loss
+    loss.backward()
+    trained = [p for p in model.parameters() if p.requires_grad]
+    assert torch.isfinite(loss) and all(p.grad is not None and torch.isfinite(p.grad).all() for p in trained)

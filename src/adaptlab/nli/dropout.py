@@ -22,6 +22,9 @@ import torch
 from torch import nn
 
 MIN_SPLIT = 1 << 16  # below this many elements a second thread costs more than it saves
+# The attention function registered with transformers: PyTorch's SDPA, except while training on CPU with
+# attention dropout, where SDPA would draw its dropout mask with torch's slow generator.
+ATTENTION = "sdpa_fast_dropout"
 
 
 class FastDropout(nn.Dropout):
@@ -75,12 +78,45 @@ class _ScaleByMask(torch.autograd.Function):
         return grad * mask, None
 
 
+def attention_with_fast_dropout(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                                attention_mask: torch.Tensor | None, dropout: float = 0.0,
+                                scaling: float | None = None, **kwargs) -> tuple[torch.Tensor, None]:
+    """transformers attention function: softmax(q k^T * scaling + mask), dropout, times v; the dropout mask
+    drawn like :class:`FastDropout`'s. Anything else (eval, no dropout, not CPU) goes to transformers' SDPA
+    function unchanged, so evaluation and GPU training are exactly what they were."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if not (module.training and dropout > 0.0 and query.device.type == "cpu"):
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
+    scores = torch.matmul(query, key.transpose(2, 3)) * (query.size(-1) ** -0.5 if scaling is None else scaling)
+    if attention_mask is not None:  # the SDPA mask: True where a query may attend, or additive floats
+        scores = (scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+                  if attention_mask.dtype == torch.bool else scores + attention_mask)
+    probabilities = _ScaleByMask.apply(torch.softmax(scores, dim=-1), keep_mask(scores.shape, dropout, scores.dtype))
+    return torch.matmul(probabilities, value).transpose(1, 2).contiguous(), None
+
+
 def use_fast_dropout(model: nn.Module) -> int:
-    """Turn every ``nn.Dropout`` in ``model`` into a :class:`FastDropout` (same p, same place); returns how
-    many. In place and without new parameters: saving, loading and evaluation are unchanged."""
+    """Turn every ``nn.Dropout`` in ``model`` into a :class:`FastDropout` (same p, same place), and a model on
+    transformers' SDPA attention onto :func:`attention_with_fast_dropout`; returns how many dropouts
+    changed. In place and without new parameters: saving, loading and evaluation are unchanged."""
     changed = 0
     for module in model.modules():
         if type(module) is nn.Dropout:
             module.__class__ = FastDropout
             changed += 1
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if getattr(base.config, "_attn_implementation", None) == "sdpa":
+        _register_attention()
+        base.set_attn_implementation(ATTENTION)
     return changed
+
+
+@functools.cache
+def _register_attention() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(ATTENTION, attention_with_fast_dropout)
+    AttentionMaskInterface.register(ATTENTION, sdpa_mask)  # the same masks SDPA gets

@@ -30,6 +30,7 @@ from adaptlab.nli.checkpoints import find_checkpoint, load_checkpoint, read_trai
 from adaptlab.nli.config import NLIRunConfig, check_training_settings
 from adaptlab.nli.defaults import default_lr
 from adaptlab.nli.dropout import use_fast_dropout
+from adaptlab.nli.first_token import compute_last_layer_for_first_token
 from adaptlab.nli.inference import forward_chunks, length_sorted_chunks
 
 _RUN = NLIRunConfig()  # the one definition of every default below, documented field by field
@@ -115,6 +116,7 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_dfs: dict[str, pd.DataF
     if config.gradient_checkpointing and accelerator.device.type == "cuda":
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     use_fast_dropout(model)  # CPU: torch's mask drawing was a third of a step (see adaptlab.nli.dropout)
+    compute_last_layer_for_first_token(model)  # the head reads position 0 only (see adaptlab.nli.first_token)
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise AdaptlabError("the model has no trainable parameters")
