@@ -41,10 +41,17 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 REFERENCE = {"ratio": 1.0, "imb_threshold": 0.6, "k": 5000}
 
 
+# Pause before every timed call. A BLAS call's worker threads keep spinning for a while after it returns
+# (OpenBLAS / OpenMP wait policies) and take the second core from whatever runs next: right after the
+# sklearn reference, our first run measured 0.27 s instead of 0.16 s. The pause is the same for every setup.
+SETTLE_S = 1.0
+
+
 def timed(fn, repeats: int) -> tuple[list[float], object]:
-    """Wall-clock seconds of ``repeats`` calls and the last result."""
+    """Wall-clock seconds of ``repeats`` calls and the last result, each after a ``SETTLE_S`` pause."""
     seconds, result = [], None
     for _ in range(repeats):
+        time.sleep(SETTLE_S)
         start = time.perf_counter()
         result = fn()
         seconds.append(time.perf_counter() - start)

@@ -64,25 +64,21 @@ class Geometry:
         n, d = X.shape
         mean = X.mean(axis=0)
         # centring keeps the norms (and so the cancellation error) small; done in row steps so no centred
-        # full-size float64 copy is ever built
+        # full-size float64 copy is ever built, each step's centred rows giving both the norms and the copy.
+        # float32 copy: the approximation only pre-selects (see margin()); half the bytes to stream, ~2x
+        # faster. float64 only where squared norms would overflow float32 (then built again).
         sq_norms = np.empty(n)
-
-        def norms(start: int, stop: int) -> None:
-            centred = X[start:stop] - mean
-            sq_norms[start:stop] = np.einsum("ij,ij->i", centred, centred)
-
-        for_row_steps(n, ROW_STEP, norms)
-        largest_sq = float(sq_norms.max(initial=0.0)) + float(mean @ mean)
-        # float32: the approximation only pre-selects (see margin()); half the bytes to stream, ~2x faster.
-        # float64 only where squared norms would overflow float32.
-        dtype = np.float32 if largest_sq < 1e30 else np.float64
-        augmented = np.empty((n, d + 1), dtype=dtype)  # a tile's rows are contiguous: a transposed BLAS operand
-
-        def fill(start: int, stop: int) -> None:
-            np.subtract(X[start:stop], mean, out=augmented[start:stop, :d], casting="unsafe")
-            augmented[start:stop, d] = sq_norms[start:stop]
-
-        for_row_steps(n, ROW_STEP, fill)
+        for dtype in (np.float32, np.float64):
+            augmented = np.empty((n, d + 1), dtype=dtype)  # a tile's rows are contiguous: a transposed BLAS operand
+            with np.errstate(over="ignore"):  # values past float32's range: detected below, rebuilt in float64
+                for start in range(0, n, ROW_STEP):
+                    centred = X[start:start + ROW_STEP] - mean
+                    sq_norms[start:start + ROW_STEP] = np.einsum("ij,ij->i", centred, centred)
+                    augmented[start:start + ROW_STEP, :d] = centred
+            largest_sq = float(sq_norms.max(initial=0.0)) + float(mean @ mean)
+            if largest_sq < 1e30:
+                break
+        augmented[:, d] = sq_norms
         return cls(X, augmented, sq_norms, largest_sq, float(np.finfo(dtype).eps) / 2, float(mean @ mean))
 
     def margin(self, query: np.ndarray, pool_sq_norm: np.ndarray | None = None) -> np.ndarray:
@@ -116,9 +112,9 @@ class Geometry:
 
 
 def for_row_steps(n_rows: int, step: int, work) -> None:
-    """``work(start, stop)`` for consecutive ranges of ``step`` rows, spread over the worker threads:
-    numpy releases the GIL in gathers and arithmetic, and each range's result does not depend on which
-    thread computed it. Used for the linear passes over all rows (~20-40 ms each single-threaded)."""
+    """``work(start, stop)`` for consecutive ranges of ``step`` rows, spread over the worker threads
+    (for work where numpy releases the GIL: BLAS products, partitions); each range's result does not
+    depend on which thread computed it."""
     starts = range(0, n_rows, step)
     if _WORKERS == 1 or len(starts) < 2:
         for start in starts:
@@ -188,12 +184,12 @@ def select_k_nearest(geo: Geometry, query: np.ndarray, pool: np.ndarray | None, 
     """
     product = _Product(geo, query, pool)
     threshold = _guess_threshold(product, k)
-    block_row, pool_pos, value, counts = product.pairs_at_most(threshold)
+    pool_pos, value, counts = product.pairs_at_most(threshold)
     short = np.flatnonzero(counts < k)
     if len(short):  # the guess left fewer than k candidates (rare): exact k-th value for those rows
         threshold = threshold.astype(np.float64)
         threshold[short] = _kth_of_full_rows(product, geo, query, short, k)
-        block_row, pool_pos, value, counts = product.pairs_at_most(threshold)
+        pool_pos, value, counts = product.pairs_at_most(threshold)
     if np.any(counts < k):
         raise RuntimeError("neighbour search: approximate-distance margin violated; please report this data")
     kth_approx = _kth_smallest_per_row(counts, value, k)
@@ -204,23 +200,23 @@ def select_k_nearest(geo: Geometry, query: np.ndarray, pool: np.ndarray | None, 
         # tau too close to t (stride 1, fix-up rows): widen to t + 2m, so the bound holds with the wider
         # candidates' own margin (M <= m); the k-th candidate value t stays the same
         threshold = np.maximum(threshold, kth_approx + 2.0 * any_margin)
-        block_row, pool_pos, value, counts = product.pairs_at_most(threshold)
+        pool_pos, value, counts = product.pairs_at_most(threshold)
         col = pool_pos if pool is None else pool[pool_pos]
         margin = geo.margin(query, _largest_per_row(geo.sq_norms[col], counts))
     margin = 2.0 * margin
     sure = value < np.repeat(kth_approx - margin, counts)  # rows are contiguous: repeat, not gather
     band = np.flatnonzero(~sure & (value <= np.repeat(kth_approx + margin, counts)))
-    band_dist = exact_sq_distances(geo.data, query[block_row[band]], col[band])
-    sure_so_far = np.concatenate([[0], np.cumsum(sure)])
     ends = np.cumsum(counts)
-    wanted = k - (sure_so_far[ends] - sure_so_far[ends - counts])
-    chosen, kth_distance, kth_index = _first_by_distance_then_index(block_row[band], col[band], band_dist,
-                                                                    wanted, len(query))
+    band_row = np.searchsorted(ends, band, side="right")  # rows are contiguous runs: ~1% of entries looked up
+    band_dist = exact_sq_distances(geo.data, query[band_row], col[band])
+    wanted = k - np.add.reduceat(sure, ends - counts, dtype=np.int64)  # counts >= k >= 1: no empty run
+    chosen, kth_distance, kth_index = _first_by_distance_then_index(band_row, col[band], band_dist, wanted,
+                                                                    len(query))
     if not pairs:
         return Selection(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), kth_distance, kth_index)
     keep = sure
     keep[band[chosen]] = True
-    return Selection(block_row[keep], col[keep], kth_distance, kth_index)
+    return Selection(np.repeat(np.arange(len(query)), counts)[keep], col[keep], kth_distance, kth_index)
 
 
 def within_boundary(geo: Geometry, query: np.ndarray, pool: np.ndarray, kth_distance: np.ndarray,
@@ -233,7 +229,8 @@ def within_boundary(geo: Geometry, query: np.ndarray, pool: np.ndarray, kth_dist
     """
     margin = geo.margin(query)
     limit = kth_distance - geo.shift(query)
-    block_row, pool_pos, value, _ = _Product(geo, query, pool).pairs_at_most(limit + margin)
+    pool_pos, value, counts = _Product(geo, query, pool).pairs_at_most(limit + margin)
+    block_row = np.repeat(np.arange(len(query)), counts)
     col = pool[pool_pos]
     inside = value < (limit - margin)[block_row]  # certainly closer than the k-th neighbour
     band = np.flatnonzero(~inside)
@@ -281,9 +278,9 @@ class _Product:
     def full(self, rows: np.ndarray) -> np.ndarray:
         return self.columns(slice(None), rows)
 
-    def pairs_at_most(self, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(query, pool position, value) of the entries <= limit[query], row-major (ascending positions),
-        and the number of entries of each query.
+    def pairs_at_most(self, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(pool position, value) of the entries <= limit[query], row-major (ascending positions within a
+        query), and the number of entries of each query (so query r's entries are one run).
 
         One cache-sized tile at a time: the product, the comparison and the extraction all touch the same
         ~1 MiB, and the (queries x pool) block never exists whole."""
@@ -293,21 +290,18 @@ class _Product:
         share = -(-len(starts) // workers)
         # One single-threaded BLAS per worker: tiles are small, and OpenBLAS's own threads on every small
         # product cost more in synchronisation than they gain (several times slower on a loaded machine).
-        with _blas_controller().limit(limits=1, user_api="blas"):
-            if workers == 1:
-                tiles = self._pairs_in(starts, limit)
-            else:
-                with ThreadPoolExecutor(workers) as pool:
-                    parts = pool.map(lambda i: self._pairs_in(starts[i * share:(i + 1) * share], limit),
-                                     range(workers))
-                    tiles = [tile for part in parts for tile in part]
-        return self._row_major(tiles)
+        groups = [starts[i * share:(i + 1) * share] for i in range(workers)]  # consecutive tiles per worker
+        with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(lambda group: self._pairs_in(group, limit), groups))
+            return self._row_major(parts, pool)
 
-    def _row_major(self, tiles: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Merge the tiles' row-major pieces (tiles in pool order) into one row-major list. Each entry's
-        destination follows from the per-(tile, query) counts, so the merge is two scatters instead of a
-        stable sort of every entry by query (which took ~40% of the search on the reference data)."""
+    def _row_major(self, parts: list[list], pool: ThreadPoolExecutor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Merge the workers' tiles (``parts``: each worker's consecutive tiles, in pool order) into one
+        row-major list. Each entry's destination follows from the per-(tile, query) counts, so the merge is
+        two scatters instead of a stable sort of every entry by query (which took ~40% of the search on the
+        reference data); each worker scatters its own tiles (disjoint destinations)."""
         n_queries = len(self.lhs)
+        tiles = [tile for part in parts for tile in part]
         counts = np.array([tile[0] for tile in tiles], dtype=np.int64).reshape(len(tiles), n_queries)
         per_query = counts.sum(axis=0)
         # where (tile t, query q)'s entries start in the output: q's start plus what earlier tiles gave q
@@ -315,12 +309,17 @@ class _Product:
         local_start = np.cumsum(counts, axis=1) - counts  # and where they start within tile t's piece
         total = int(per_query.sum())
         col, value = np.empty(total, dtype=np.int64), np.empty(total, dtype=self.lhs.dtype)
-        for t, (tile_counts, tile_col, tile_value) in enumerate(tiles):
-            destination = np.repeat(out_start[t] - local_start[t], tile_counts)
-            destination += np.arange(len(tile_col))
-            col[destination] = tile_col
-            value[destination] = tile_value
-        return np.repeat(np.arange(n_queries), per_query), col, value, per_query
+
+        def scatter(first_tile: int, part: list) -> None:
+            for t, (tile_counts, tile_col, tile_value) in enumerate(part, first_tile):
+                destination = np.repeat(out_start[t] - local_start[t], tile_counts)
+                destination += np.arange(len(tile_col))
+                col[destination] = tile_col
+                value[destination] = tile_value
+
+        for _ in pool.map(scatter, np.cumsum([0] + [len(part) for part in parts[:-1]]).tolist(), parts):
+            pass  # re-raises a worker's exception here
+        return col, value, per_query
 
     def _pairs_in(self, starts: list[int], limit: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Per tile: (entries per query, pool positions, values) of the entries <= limit, row-major."""
@@ -373,10 +372,17 @@ def _guess_threshold(product: _Product, k: int) -> np.ndarray:
     stride = max(1, product.n_pool // max(4 * k, MIN_SAMPLE))  # small k: enough samples to place the k-th
     if stride == 1:
         return _kth_of_full_rows(product, product.geo, product.query, np.arange(len(product.lhs)), k)
-    sample = product.columns(slice(0, None, stride))
     expected = k / stride
-    position = min(sample.shape[1] - 1, math.ceil(expected + 6.0 * math.sqrt(expected)))
-    return np.partition(sample, position, axis=1)[:, position]
+    position = min(len(range(0, product.n_pool, stride)) - 1, math.ceil(expected + 6.0 * math.sqrt(expected)))
+    threshold = np.empty(len(product.lhs), dtype=product.lhs.dtype)
+
+    def guess(start: int, stop: int) -> None:  # queries split between the threads: the partition is half the cost
+        sample = product.columns(slice(0, None, stride), np.arange(start, stop))
+        threshold[start:stop] = np.partition(sample, position, axis=1)[:, position]
+
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        for_row_steps(len(threshold), -(-len(threshold) // _WORKERS), guess)
+    return threshold
 
 
 def _kth_smallest_per_row(counts: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
