@@ -43,19 +43,20 @@ def keep_mask(shape, p: float, dtype: torch.dtype) -> torch.Tensor:
     n = int(np.prod(shape))
     seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))  # from torch's generator: manual_seed rules
     threshold = np.uint32(min(round(p * 2**32), 2**32 - 1))
-    keep = np.empty(n, dtype=bool)
+    numpy_dtype = np.float64 if dtype == torch.float64 else np.float32  # others (bf16, fp16): converted below
+    scale = numpy_dtype(1.0) / numpy_dtype(1.0 - p)
+    mask = np.empty(n, dtype=numpy_dtype)
 
-    def draw(part: int, start: int, stop: int) -> None:
-        words = np.random.SFC64([seed, part]).random_raw((stop - start + 1) // 2).view(np.uint32)
-        np.greater_equal(words[:stop - start], threshold, out=keep[start:stop])
+    def draw(part: int, start: int, stop: int) -> None:  # compare and scale in the threads as well
+        words = np.random.SFC64([seed, part]).random_raw((stop - start + 1) // 2).view(np.uint32)[:stop - start]
+        np.multiply(words >= threshold, scale, out=mask[start:stop], dtype=numpy_dtype)
 
     if n < MIN_SPLIT:
         draw(0, 0, n)
     else:
         half = n // 2
         list(_pool().map(draw, (0, 1), (0, half), (half, n)))
-    mask = torch.from_numpy(keep).view(shape).to(dtype)
-    return mask.mul_(1.0 / (1.0 - p))
+    return torch.from_numpy(mask).view(shape).to(dtype)
 
 
 @functools.cache
