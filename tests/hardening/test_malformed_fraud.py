@@ -89,6 +89,8 @@ def _frame_cases(frame: pd.DataFrame) -> dict:
                                      .to_csv(index=False),
         "truncated mid-row": text[: len(text) // 2 + 11],
         "row with too many fields": text + ",".join(["1"] * 40) + "\n",
+        "every row one field more than the header": header + "\n" + "\n".join(
+            "7," + line for line in text.splitlines()[1:]) + "\n",
         "unterminated quote": header + '\n"1,2,3\n',
         "semicolon separated": frame.to_csv(index=False, sep=";"),
         "overflowing Amount": cell("Amount", 1e308),

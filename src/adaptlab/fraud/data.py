@@ -141,6 +141,15 @@ def read_table(path: Path) -> pd.DataFrame:
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         message = first_line(exc)
         raise AdaptlabError(f"{path}: cannot read as {'parquet' if is_parquet else 'CSV'}: {message}") from None
+    return frame if is_parquet else check_csv_fields(frame, path)
+
+
+def check_csv_fields(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """``frame`` as pandas read it from the CSV ``path``, unless every row had one field more than the header:
+    pandas then silently makes the first field the index, and every value lands one column to the right."""
+    if not isinstance(frame.index, pd.RangeIndex):
+        raise AdaptlabError(f"{path}: the rows have {len(frame.columns) + 1} fields but the header names "
+                            f"{len(frame.columns)} columns; every value would shift by one column")
     return frame
 
 

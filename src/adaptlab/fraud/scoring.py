@@ -23,6 +23,7 @@ import pandas as pd
 
 from adaptlab.core.atomic import atomic_path, check_output_file
 from adaptlab.errors import AdaptlabError, first_line
+from adaptlab.fraud.data import check_csv_fields
 from adaptlab.fraud.model import META_FILE, MLP, Standardizer, load_model, predict_proba_standardised, unscorable_rows
 
 SCORE_COLUMNS = ("row", "probability", "flag")
@@ -164,7 +165,8 @@ def read_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
             batches = pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=chunk_rows)
             chunks = (batch.to_pandas() for batch in batches)
         else:
-            chunks = pd.read_csv(path, chunksize=chunk_rows, low_memory=False)
+            chunks = (check_csv_fields(chunk, path) for chunk in pd.read_csv(path, chunksize=chunk_rows,
+                                                                                  low_memory=False))
         yield from chunks
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise AdaptlabError(f"{path}: cannot read as {kind}: {first_line(exc)}") from None
