@@ -174,7 +174,11 @@ def markdown(results: list[dict]) -> str:
                     f"{'met' if r['speedup_vs_sklearn_reference'] >= 10 else 'NOT met'}" for r in results) + ". "
         "The reference's own time depends on the load far more than ours: its brute-force `kneighbors` uses "
         "both cores when they are free (the issue measured it at ~4.2 s, a loaded run of this benchmark at "
-        "4.3 s, quiet runs at 2.4-3.0 s), so the ratio is lowest on a quiet machine.",
+        "4.3 s, quiet runs at 2.4-3.0 s), so the ratio is lowest on a quiet machine. Every timed call "
+        f"follows a {SETTLE_S:g} s pause (BLAS worker threads of the call before keep spinning for a while). "
+        "Our runs are bimodal on this virtual machine: writing the ~82 MB output into freshly mapped memory "
+        "takes ~22 ms in most runs and 60-110 ms in others, with the same page-fault counts (seen mostly "
+        "after the reference loops' memory churn); the median includes both kinds.",
         "", f"Each run makes {first['synthetic_rows']:,} synthetic rows (exactly G = 170,588 - 295). "
         "*Bit-identical* means our output equals the reference loop's exactly: same rows, labels, parents "
         "and per-point counts g_i (both consume the random stream the same way), so the distribution of "

@@ -9,7 +9,10 @@ dataloader workers 0 and the same number of torch threads:
 - ``trainer-dynamic``: Trainer with ``DataCollatorWithPadding`` (random batches, padded to their longest pair);
 - ``trainer-grouped``: the same plus ``group_by_length`` (``train_sampling_strategy="group_by_length"`` in
   transformers 5);
-- ``trainer-maxlen``: every pair padded to ``--max-length`` (the naive setup, for context).
+- ``trainer-maxlen``: every pair padded to ``--max-length`` (the naive setup, for context);
+- ablations (not run by default): ``ours-torch-dropout`` (torch's own dropout instead of
+  :mod:`adaptlab.nli.dropout`'s) and ``ours-full-last-layer`` (the last layer for every position, not only
+  the first: :mod:`adaptlab.nli.first_token`).
 
 Two rates per run: *loop* = pairs / time inside the training loop (ours: ``TrainResult.train_seconds``;
 Trainer: ``train_runtime``), and *end to end* = pairs / wall time from the pandas frame to the trained model
@@ -31,6 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nli_bench_common import interleaved, load_average, machine_line, mnli_pairs, run_child, set_threads, spread  # noqa: E402
 
 SETUPS = ["ours", "trainer-dynamic", "trainer-grouped", "trainer-maxlen"]
+# Ablations of our loop: the same run without one of its CPU speed-ups (adaptlab.nli.dropout,
+# adaptlab.nli.first_token), to show what each contributes. Not in the default set.
+ABLATIONS = {"ours-torch-dropout": "use_fast_dropout", "ours-full-last-layer": "compute_last_layer_for_first_token"}
 
 
 def build(args):
@@ -43,8 +49,12 @@ def build(args):
     return build_model(args.model, MethodConfig(method="lora"), num_labels=3)
 
 
-def train_ours(args, model, tokenizer, frame) -> dict:
+def train_ours(args, model, tokenizer, frame, without: str | None = None) -> dict:
+    import adaptlab.nli.train as loop
     from adaptlab.nli.train import TrainConfig, train
+
+    if without is not None:  # this child process only: the loop skips that step
+        setattr(loop, without, lambda model: None)
 
     config = TrainConfig(batch_size=args.batch_size, max_length=args.max_length, max_steps=args.steps,
                          eval_every=0, quiet=True, seed=0)
@@ -91,8 +101,8 @@ def one(args) -> dict:
     set_threads(args.threads)
     frame = mnli_pairs(args.pairs)
     model, tokenizer = build(args)
-    if args.one == "ours":
-        row = train_ours(args, model, tokenizer, frame)
+    if args.one == "ours" or args.one in ABLATIONS:
+        row = train_ours(args, model, tokenizer, frame, ABLATIONS.get(args.one))
     else:
         row = train_trainer(args, model, tokenizer, frame, args.one)
     row["loop_pairs_per_s"] = row["pairs"] / row["loop_seconds"]
@@ -137,9 +147,10 @@ def main() -> int:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--setups", default=",".join(SETUPS))
+    parser.add_argument("--setups", default=",".join(SETUPS),
+                        help=f"comma-separated, from {', '.join(SETUPS + list(ABLATIONS))}")
     parser.add_argument("--out", type=Path, help="also write the raw measurements (JSON) here")
-    parser.add_argument("--one", choices=SETUPS, help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=SETUPS + list(ABLATIONS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one(args)))
