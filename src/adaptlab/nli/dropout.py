@@ -1,11 +1,12 @@
-"""Dropout whose masks are cheap to draw on CPU: same distribution as ``torch.nn.Dropout``, ~3x faster.
+"""Dropout whose masks are cheap to draw on CPU: the same distribution as ``torch.nn.Dropout``.
 
-Why hand-written: on CPU, torch draws every mask element from its Mersenne-Twister generator one at a time
-(~9 ns per element here), which makes dropout cost more than the 384x384 linear layer in front of it. A
-MiniLM-L6 LoRA training step spent about a third of its time in its 32 dropouts (the encoder's, the
-head's, and PEFT's ``lora_dropout`` on every adapted layer's input). Here each mask comes from NumPy's
-SFC64 generator as raw 32-bit words compared against ``round(p * 2**32)`` (the drop probability is exact to
-2**-32, finer than torch's float32 uniform draws), in two halves on two threads.
+Why hand-written: on CPU, torch draws every mask element from its Mersenne-Twister generator one at a time,
+which made dropout cost more than the 384x384 linear layer in front of it. A MiniLM-L6 LoRA step has 32
+dropouts (the encoder's, the head's, and PEFT's ``lora_dropout`` on every adapted layer's input) plus the
+attention probabilities' dropout. Here each mask comes from NumPy's SFC64 generator as raw 32-bit words
+compared against ``round(p * 2**32)`` (the drop probability is exact to 2**-32, finer than torch's float32
+uniform draws), in two halves on two threads. A training step is ~1.13x faster for it
+(``bench/nli_speedups.py``, docs/benchmarks.md).
 
 Reproducibility: every mask's seed is one draw from torch's default CPU generator, so ``torch.manual_seed``
 fixes the masks, and a checkpoint that stores torch's RNG state (ours does) resumes them exactly. On other
