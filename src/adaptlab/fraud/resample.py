@@ -32,6 +32,7 @@ imbalanced-learn callers catch) and an :class:`AdaptlabError` (what the CLI prin
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from numbers import Integral, Real
 
@@ -123,16 +124,40 @@ class ADASYN(BaseOverSampler):
         if sparse_format:  # distances are dense BLAS products anyway; densify once, give sparse back
             X = X.toarray()
         X64 = np.asarray(X, dtype=np.float64)
-        geo = Geometry.of(X64) if plan else None
-        provenance, steps = [], []
-        self.neighbour_ratio_, self.samples_per_point_, fallback = {}, {}, []
+        out_dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64  # ints can't interpolate
+        X_res = np.empty((len(X) + sum(plan.values()), X.shape[1]), dtype=out_dtype)
+        # The output (~twice the input) is fresh memory, whose first touch costs as much as writing it, and on
+        # virtual machines sometimes several times more: a thread copies the input rows into it and touches
+        # the rest while the neighbour search runs.
+        filler = threading.Thread(target=_copy_and_touch, args=(X_res, X), daemon=True)
+        filler.start()
+        try:
+            geo = Geometry.of(X64) if plan else None
+            provenance, steps, fallback = self._search(geo, plan, y, random_state)
+        finally:
+            filler.join()
+        self.provenance_ = np.concatenate(provenance) if provenance else np.empty((0, 2), dtype=np.int64)
+        self.steps_ = np.concatenate(steps) if steps else np.empty(0)
+        self.fallback_points_ = np.concatenate(fallback) if fallback else np.empty(0, dtype=np.int64)
+        self.sampling_strategy_ = {cls: int(plan.get(cls, 0)) for cls in self.sampling_strategy_}
+        y_new = np.repeat(np.asarray(sorted(plan), dtype=y.dtype), [plan[c] for c in sorted(plan)])
+        self._interpolate(X_res[len(X):], X64)
+        if sparse_format:
+            X_res = sparse.csr_matrix(X_res).asformat(sparse_format)
+        return X_res, np.concatenate([y, y_new])
+
+    def _search(self, geo: Geometry | None, plan: dict, y: np.ndarray, random_state) -> tuple[list, list, list]:
+        """Per class to over-sample: (parent, partner) rows, steps lambda and fallback points; also sets the
+        per-class attributes (neighbour_ratio_, samples_per_point_)."""
+        provenance, steps, fallback = [], [], []
+        self.neighbour_ratio_, self.samples_per_point_ = {}, {}
         for cls in sorted(plan):
             members = np.flatnonzero(y == cls)
             other, kth = self._other_class_counts(geo, members, y)
             weights = other
             if not other.any():
                 warnings.warn(f"ADASYN: no point of class {cls} has a neighbour of another class among its "
-                              f"k={self.k} nearest; weighting its points uniformly", UserWarning, stacklevel=3)
+                              f"k={self.k} nearest; weighting its points uniformly", UserWarning, stacklevel=4)
                 weights = np.ones_like(other)
             per_point = largest_remainder(weights, plan[cls])
             self.neighbour_ratio_[cls] = other / self.k
@@ -142,33 +167,19 @@ class ADASYN(BaseOverSampler):
             fallback.append(used_fallback)
             provenance.append(np.column_stack([parents, partners]))
             steps.append(uniforms[:, 1])
-        self.provenance_ = np.concatenate(provenance) if provenance else np.empty((0, 2), dtype=np.int64)
-        self.steps_ = np.concatenate(steps) if steps else np.empty(0)
-        self.fallback_points_ = np.concatenate(fallback) if fallback else np.empty(0, dtype=np.int64)
-        self.sampling_strategy_ = {cls: int(plan.get(cls, 0)) for cls in self.sampling_strategy_}
-        y_new = np.repeat(np.asarray(sorted(plan), dtype=y.dtype), [plan[c] for c in sorted(plan)])
-        X_res = self._interpolate(X, X64)
-        if sparse_format:
-            X_res = sparse.csr_matrix(X_res).asformat(sparse_format)
-        return X_res, np.concatenate([y, y_new])
+        return provenance, steps, fallback
 
-    def _interpolate(self, X: np.ndarray, X64: np.ndarray) -> np.ndarray:
-        """The input rows, then ``x_i + lambda * (x_z - x_i)`` for every provenance row, computed in float64
-        in blocks written straight into the output (no second full-size copy)."""
-        out_dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64  # ints can't interpolate
-        n_rows = len(X)
-        out = np.empty((n_rows + len(self.provenance_), X.shape[1]), dtype=out_dtype)
-        out[:n_rows] = X
+    def _interpolate(self, out: np.ndarray, X64: np.ndarray) -> None:
+        """``x_i + lambda * (x_z - x_i)`` for every provenance row, computed in float64 in blocks written
+        straight into ``out`` (no second full-size copy)."""
         block = 1 << 12  # ~1 MiB per temporary: the gathers and arithmetic stay in cache
-        # (one thread: writing the output is memory-bound, a second thread measured no faster)
         for start in range(0, len(self.provenance_), block):
             parent = X64[self.provenance_[start:start + block, 0]]
             partner = X64[self.provenance_[start:start + block, 1]]
             partner -= parent
             partner *= self.steps_[start:start + block, None]
             partner += parent
-            out[n_rows + start:n_rows + start + len(parent)] = partner
-        return out
+            out[start:start + len(parent)] = partner
 
     def _plan(self, X, y) -> dict:
         """class -> exact number G of synthetic rows; raises ResamplerError on unusable input."""
@@ -245,6 +256,13 @@ class ADASYN(BaseOverSampler):
         empty = np.empty(0, dtype=np.int64)
         return (np.concatenate(parents) if parents else empty, np.concatenate(partners) if partners else empty,
                 np.concatenate(fallback) if fallback else empty)
+
+
+def _copy_and_touch(out: np.ndarray, X: np.ndarray) -> None:
+    """``out[:len(X)] = X`` and one write per page of the rest (the kernel zeroes each page on first touch)."""
+    out[:len(X)] = X
+    rest = out[len(X):].reshape(-1)
+    rest[::max(1, 4096 // rest.itemsize)] = 0
 
 
 def largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
