@@ -33,6 +33,7 @@ from adaptlab.errors import AdaptlabError, first_line
 from adaptlab.nli.fingerprint import base_fingerprint
 from adaptlab.nli.methods import MethodConfig, is_lora, quiet_peft
 from adaptlab.nli.models import check_safetensors, fit_tokenizer, load_base_model
+from adaptlab.nli.structure import classifier_of
 
 META_FILE = "adaptlab_model.json"
 MODEL_FOLDER = "model"  # where a train run folder keeps its saved model
@@ -48,10 +49,6 @@ def trained_model_dir(path: str | Path) -> Path:
     raise AdaptlabError(f"{path} is neither a run folder (with {MODEL_FOLDER}/) nor a saved model folder")
 
 
-def _base_of(model: nn.Module) -> nn.Module:
-    return model.get_base_model() if is_lora(model) else model
-
-
 def save_trained(model: nn.Module, tokenizer, out_dir: Path, method: MethodConfig, *, task=None) -> Path:
     """Write ``model`` + ``tokenizer`` to ``out_dir`` (replacing an earlier adaptlab folder there). Returns it.
 
@@ -61,7 +58,7 @@ def save_trained(model: nn.Module, tokenizer, out_dir: Path, method: MethodConfi
     out_dir = Path(out_dir)
     if (method.method == "lora") != is_lora(model):
         raise AdaptlabError(f"method {method.method!r} does not match the model ({type(model).__name__})")
-    base = _base_of(model)
+    base = classifier_of(model)
     labels = [base.config.id2label[i] for i in range(base.config.num_labels)]
     meta = {
         "format": "peft-lora" if is_lora(model) else "transformers",

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from adaptlab.nli.structure import classifier_of
+
 MIN_SPLIT = 1 << 16  # below this many elements a second thread costs more than it saves
 # The attention function registered with transformers: PyTorch's SDPA, except while training on CPU with
 # attention dropout, where SDPA would draw its dropout mask with torch's slow generator.
@@ -108,7 +110,7 @@ def use_fast_dropout(model: nn.Module) -> int:
         if type(module) is nn.Dropout:
             module.__class__ = FastDropout
             changed += 1
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = classifier_of(model)
     if getattr(base.config, "_attn_implementation", None) == "sdpa":
         _register_attention()
         base.set_attn_implementation(ATTENTION)

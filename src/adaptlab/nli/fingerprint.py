@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from adaptlab.nli.structure import head_path_module_names
+from adaptlab.nli.structure import classifier_of, head_path_module_names
 
 _PEFT_COPY_PARTS = ("modules_to_save", "original_module")  # a ModulesToSaveWrapper's two children
 
@@ -40,9 +40,7 @@ def base_fingerprint(model: nn.Module, exclude: Iterable[str] = ()) -> str:
     ``exclude``: further dotted module names to leave out of a plain model, e.g. base modules its checkpoint
     lacked (randomly initialised at each load, so trained and saved by every adapter instead).
     """
-    from peft import PeftModel
-
-    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    base = classifier_of(model)
     skipped = set(head_path_module_names(base)) | set(exclude)
     kept = []
     for name, param in base.named_parameters():

@@ -21,6 +21,8 @@ from types import MethodType
 import torch
 from torch import nn
 
+from adaptlab.nli.structure import classifier_of, encoder_layers
+
 # (classification model, its layer class): heads that read only position 0 of the last hidden state
 SUPPORTED = {
     "BertForSequenceClassification": "BertLayer",
@@ -32,9 +34,7 @@ SUPPORTED = {
 def compute_last_layer_for_first_token(model: nn.Module) -> bool:
     """Make the classifier ``model`` (or the transformers model inside a PeftModel) compute its last layer
     for position 0 only; True if it did, False if the model is not one this applies to (left unchanged)."""
-    from adaptlab.nli.structure import encoder_layers
-
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = classifier_of(model)
     layer_class = SUPPORTED.get(type(base).__name__)
     if layer_class is None or getattr(base.config, "is_decoder", False):
         return False

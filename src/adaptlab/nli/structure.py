@@ -16,6 +16,13 @@ from torch import nn
 from adaptlab.errors import AdaptlabError
 
 
+def classifier_of(model: nn.Module) -> nn.Module:
+    """The transformers sequence classifier itself: the model inside a PeftModel, or ``model``."""
+    from peft import PeftModel
+
+    return model.get_base_model() if isinstance(model, PeftModel) else model
+
+
 def encoder_layers(model: nn.Module) -> tuple[str, nn.ModuleList]:
     """``(dotted name inside the base model, layers)`` of the transformer block list."""
     n_layers = model.config.num_hidden_layers

@@ -115,7 +115,7 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_dfs: dict[str, pd.DataF
     # ---- model, optimizer, schedule ----
     if config.gradient_checkpointing and accelerator.device.type == "cuda":
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    use_fast_dropout(model)  # CPU: torch's mask drawing was a third of a step (see adaptlab.nli.dropout)
+    use_fast_dropout(model)  # CPU: cheaper dropout masks, same distribution (see adaptlab.nli.dropout)
     compute_last_layer_for_first_token(model)  # the head reads position 0 only (see adaptlab.nli.first_token)
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
