@@ -63,6 +63,7 @@ class Geometry:
         X = np.ascontiguousarray(X, dtype=np.float64)
         n, d = X.shape
         mean = X.mean(axis=0)
+        mean_sq = float(mean @ mean)
         # centring keeps the norms (and so the cancellation error) small; done in row steps so no centred
         # full-size float64 copy is ever built, each step's centred rows giving both the norms and the copy.
         # float32 copy: the approximation only pre-selects (see margin()); half the bytes to stream, ~2x
@@ -75,11 +76,11 @@ class Geometry:
                     centred = X[start:start + ROW_STEP] - mean
                     sq_norms[start:start + ROW_STEP] = np.einsum("ij,ij->i", centred, centred)
                     augmented[start:start + ROW_STEP, :d] = centred
-            largest_sq = float(sq_norms.max(initial=0.0)) + float(mean @ mean)
+            largest_sq = float(sq_norms.max(initial=0.0)) + mean_sq
             if largest_sq < 1e30:
                 break
         augmented[:, d] = sq_norms
-        return cls(X, augmented, sq_norms, largest_sq, float(np.finfo(dtype).eps) / 2, float(mean @ mean))
+        return cls(X, augmented, sq_norms, largest_sq, float(np.finfo(dtype).eps) / 2, mean_sq)
 
     def margin(self, query: np.ndarray, pool_sq_norm: np.ndarray | None = None) -> np.ndarray:
         """Per-query bound (squared distance units) on |approx() + shift() - exact squared distance|, for
@@ -109,20 +110,6 @@ class Geometry:
     def shift(self, query: np.ndarray) -> np.ndarray:
         """The per-row constant |q|^2 that the product leaves out (float64)."""
         return self.sq_norms[query]
-
-
-def for_row_steps(n_rows: int, step: int, work) -> None:
-    """``work(start, stop)`` for consecutive ranges of ``step`` rows, spread over the worker threads
-    (for work where numpy releases the GIL: BLAS products, partitions); each range's result does not
-    depend on which thread computed it."""
-    starts = range(0, n_rows, step)
-    if _WORKERS == 1 or len(starts) < 2:
-        for start in starts:
-            work(start, min(start + step, n_rows))
-        return
-    with ThreadPoolExecutor(_WORKERS) as pool:
-        for _ in pool.map(lambda start: work(start, min(start + step, n_rows)), starts):
-            pass  # re-raises a worker's exception here
 
 
 def exact_sq_distances(data: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
@@ -376,12 +363,13 @@ def _guess_threshold(product: _Product, k: int) -> np.ndarray:
     position = min(len(range(0, product.n_pool, stride)) - 1, math.ceil(expected + 6.0 * math.sqrt(expected)))
     threshold = np.empty(len(product.lhs), dtype=product.lhs.dtype)
 
-    def guess(start: int, stop: int) -> None:  # queries split between the threads: the partition is half the cost
-        sample = product.columns(slice(0, None, stride), np.arange(start, stop))
-        threshold[start:stop] = np.partition(sample, position, axis=1)[:, position]
+    def guess(rows: np.ndarray) -> None:  # queries split between the threads: the partition is half the cost
+        sample = product.columns(slice(0, None, stride), rows)
+        threshold[rows] = np.partition(sample, position, axis=1)[:, position]
 
-    with _blas_controller().limit(limits=1, user_api="blas"):
-        for_row_steps(len(threshold), -(-len(threshold) // _WORKERS), guess)
+    parts = [rows for rows in np.array_split(np.arange(len(threshold)), _WORKERS) if len(rows)]
+    with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(len(parts)) as pool:
+        list(pool.map(guess, parts))  # list(): re-raises a thread's exception here
     return threshold
 
 
