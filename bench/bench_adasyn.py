@@ -176,10 +176,9 @@ def markdown(results: list[dict]) -> str:
         "both cores when they are free (the issue measured it at ~4.2 s, a loaded run of this benchmark at "
         "4.3 s, quiet runs at 2.4-3.0 s), so the ratio is lowest on a quiet machine. Every timed call "
         f"follows a {SETTLE_S:g} s pause (BLAS worker threads of the call before keep spinning for a while). "
-        "On this virtual machine the first touch of the ~82 MB output (fresh memory) takes ~22 ms in some runs "
-        "and 60-110 ms in others, with the same page-fault counts (mostly after the reference loops' memory "
-        "churn); ours does it in a thread during the neighbour search, which hides most of it, and the "
-        "medians include every run.",
+        "On this virtual machine the first touch of the ~82 MB output (fresh memory) varies several-fold "
+        "from run to run; ours does it in a thread during the neighbour search, which hides most of it, and "
+        "the medians include every run.",
         "", f"Each run makes {first['synthetic_rows']:,} synthetic rows (exactly G = 170,588 - 295). "
         "*Bit-identical* means our output equals the reference loop's exactly: same rows, labels, parents "
         "and per-point counts g_i (both consume the random stream the same way), so the distribution of "
