@@ -17,20 +17,43 @@ def as_sets(selection, n_queries):
     return [np.sort(selection.col[selection.row == r]) for r in range(n_queries)]
 
 
-def test_select_matches_brute_force_when_the_strided_guess_is_too_tight():
-    # every 25th row (what the threshold guess samples when n=1000, k=10) sits right next to the query,
-    # so the guess keeps too few candidates and the exact fallback must take over
+def test_select_matches_brute_force_when_the_strided_guess_is_too_tight(monkeypatch):
+    # the rows the threshold guess samples (every stride-th) sit right next to the queries, so the guess keeps
+    # too few candidates and the exact fix-up must take over for those rows
+    monkeypatch.setattr(neighbours, "MIN_SAMPLE", 1)  # let a 1000-row pool be sampled at all
+    k = 10
+    stride = neighbours.sample_stride(1000, k)
+    assert stride > 1
     rng = np.random.default_rng(0)
     X = rng.normal(0, 5, (1000, 4))
-    X[::25] = rng.normal(0, 0.01, (40, 4))
-    query = np.array([3, 500, 977])
+    X[::stride] = rng.normal(0, 0.01, (len(X[::stride]), 4))
+    query = np.array([3, 501, 977])
     X[query] = 0.0
+    fixed = []
+    original = neighbours._kth_of_full_rows
+    monkeypatch.setattr(neighbours, "_kth_of_full_rows",
+                        lambda product, geo, q, rows, k: fixed.append(rows) or original(product, geo, q, rows, k))
     geo = Geometry.of(X)
-    found = select_k_nearest(geo, query, None, 10)
+    found = select_k_nearest(geo, query, None, k)
+    assert fixed and np.array_equal(fixed[0], np.arange(len(query)))  # the fix-up ran, for every query
     for r, i in enumerate(query):
-        expected, kth_distance, kth_index = brute_force(X, i, np.arange(len(X)), 10)
+        expected, kth_distance, kth_index = brute_force(X, i, np.arange(len(X)), k)
         assert np.array_equal(as_sets(found, len(query))[r], expected)
         assert (found.kth_distance[r], found.kth_index[r]) == (kth_distance, kth_index)
+
+
+def test_rounded_bounds_compare_like_float64():
+    # the band and certainly-in tests compare float32 values against float64 bounds rounded to float32
+    rng = np.random.default_rng(1)
+    values = rng.normal(0, 1, 20000).astype(np.float32)
+    bounds = np.concatenate([rng.normal(0, 1, 2000), values[:2000].astype(np.float64),
+                             np.nextafter(values[:2000].astype(np.float64), np.inf),
+                             np.nextafter(values[:2000].astype(np.float64), -np.inf), [1e39, -1e39]])
+    up = neighbours._round_up_to(bounds, np.float32)
+    down = neighbours._round_down_to(bounds, np.float32)
+    for bound, low, high in zip(bounds[::7], up[::7], down[::7]):
+        assert np.array_equal(values < bound, values < low)
+        assert np.array_equal(values <= bound, values <= high)
 
 
 def test_select_within_a_pool_excludes_the_query_by_index_and_keeps_its_duplicates():
