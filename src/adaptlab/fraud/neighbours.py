@@ -191,17 +191,10 @@ def select_k_nearest(geo: Geometry, query: np.ndarray, pool: np.ndarray | None, 
         pool_pos, value, counts, largest = product.pairs_at_most(threshold)
         col = pool_pos if pool is None else pool[pool_pos]
         margin = geo.margin(query, largest)
-    margin = 2.0 * margin
-    # Compared in the values' own dtype against the nearest representable bounds: the outcome of comparing in
-    # float64, without float64 copies of every candidate (rows are contiguous: repeat, not gather).
-    low = np.repeat(_round_up_to(kth_approx - margin, value.dtype), counts)
-    sure = value < low
-    band = np.flatnonzero((value >= low) & (value <= np.repeat(_round_down_to(kth_approx + margin, value.dtype),
-                                                               counts)))
-    ends = np.cumsum(counts)
-    band_row = np.searchsorted(ends, band, side="right")  # rows are contiguous runs: ~1% of entries looked up
+    sure, n_sure, band = _split_at_bounds(value, counts, kth_approx, 2.0 * margin)
+    band_row = np.searchsorted(np.cumsum(counts), band, side="right")  # ~1% of entries looked up
     band_dist = exact_sq_distances(geo.data, query[band_row], col[band])
-    wanted = k - np.add.reduceat(sure, ends - counts, dtype=np.int64)  # counts >= k >= 1: no empty run
+    wanted = k - n_sure
     chosen, kth_distance, kth_index = _first_by_distance_then_index(band_row, col[band], band_dist, wanted,
                                                                     len(query))
     if not pairs:
@@ -400,13 +393,60 @@ def _guess_threshold(product: _Product, k: int) -> np.ndarray:
     return threshold
 
 
+def _row_parts(counts: np.ndarray) -> list[tuple[slice, slice]]:
+    """Contiguous (rows, entries) parts of a ragged row-major list with ``counts[r]`` entries per row, one
+    per worker thread: the per-row steps after the search run on them in parallel (numpy releases the GIL
+    in its loops), ~15 ms less on the reference data."""
+    ends = np.cumsum(counts)
+    parts = [rows for rows in np.array_split(np.arange(len(counts)), _WORKERS) if len(rows)]
+    return [(slice(rows[0], rows[-1] + 1), slice(int(ends[rows[0]] - counts[rows[0]]), int(ends[rows[-1]])))
+            for rows in parts]
+
+
+def _for_parts(work, parts: list) -> None:
+    """``work(i, rows, entries)`` for every part, in threads; re-raises a thread's exception."""
+    with ThreadPoolExecutor(max(1, len(parts))) as pool:
+        list(pool.map(lambda i: work(i, *parts[i]), range(len(parts))))
+
+
 def _kth_smallest_per_row(counts: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
     """k-th smallest ``value`` of each row, for a ragged row-major list of ``counts[r]`` values per row
     (>= k each). One partition per row segment: no padded (rows x longest row) copy."""
-    ends = np.cumsum(counts).tolist()
-    starts = [0] + ends[:-1]
-    return np.array([np.partition(value[start:end], k - 1)[k - 1] for start, end in zip(starts, ends)],
-                    dtype=np.float64)
+    kth = np.empty(len(counts))
+
+    def work(_, rows: slice, entries: slice) -> None:
+        ends = (np.cumsum(counts[rows]) + entries.start).tolist()
+        starts = [entries.start] + ends[:-1]
+        kth[rows] = [np.partition(value[start:end], k - 1)[k - 1] for start, end in zip(starts, ends)]
+
+    _for_parts(work, _row_parts(counts))
+    return kth
+
+
+def _split_at_bounds(value: np.ndarray, counts: np.ndarray, centre: np.ndarray,
+                     half_width: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a ragged row-major list (``counts[r]`` values per row, each >= 1): which values are below
+    their row's ``centre - half_width`` (mask), how many per row, and the positions of those within
+    [centre - half_width, centre + half_width].
+
+    Compared in the values' own dtype against the nearest representable bounds: the outcome of comparing in
+    float64, without float64 copies of every value (rows are contiguous runs: repeat, not gather)."""
+    low_of_row = _round_up_to(centre - half_width, value.dtype)
+    high_of_row = _round_down_to(centre + half_width, value.dtype)
+    below, n_below = np.empty(len(value), dtype=bool), np.empty(len(counts), dtype=np.int64)
+    parts = _row_parts(counts)
+    bands = [None] * len(parts)
+
+    def work(i: int, rows: slice, entries: slice) -> None:
+        run = value[entries]
+        low = np.repeat(low_of_row[rows], counts[rows])
+        is_below = np.less(run, low, out=below[entries])
+        high = np.repeat(high_of_row[rows], counts[rows])
+        bands[i] = np.flatnonzero((run >= low) & (run <= high)) + entries.start
+        n_below[rows] = np.add.reduceat(is_below, np.cumsum(counts[rows]) - counts[rows], dtype=np.int64)
+
+    _for_parts(work, parts)
+    return below, n_below, np.concatenate(bands) if bands else np.empty(0, dtype=np.int64)
 
 
 def _round_down_to(limit: np.ndarray, dtype) -> np.ndarray:
