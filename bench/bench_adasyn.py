@@ -173,8 +173,10 @@ def markdown(results: list[dict]) -> str:
         + "; ".join(f"{r['data']['features']}: {r['speedup_vs_sklearn_reference']:.1f}x, "
                     f"{'met' if r['speedup_vs_sklearn_reference'] >= 10 else 'NOT met'}" for r in results) + ". "
         "The reference's own time depends on the load far more than ours: its brute-force `kneighbors` uses "
-        "both cores when they are free (the issue measured it at ~4.2 s, a loaded run of this benchmark at "
-        "4.3 s, quiet runs at 2.4-3.0 s), so the ratio is lowest on a quiet machine. Every timed call "
+        "both cores when they are free (the issue measured it at ~4.2 s; this run: "
+        + "; ".join(f"{r['sklearn_reference']['min_s']:.2f}-{r['sklearn_reference']['max_s']:.2f} s"
+                    for r in results)
+        + "), so the ratio is lowest on a quiet machine. Every timed call "
         f"follows a {SETTLE_S:g} s pause (BLAS worker threads of the call before keep spinning for a while). "
         "On this virtual machine the first touch of the ~82 MB output (fresh memory) varies several-fold "
         "from run to run; ours does it in a thread during the neighbour search, which hides most of it, and "
