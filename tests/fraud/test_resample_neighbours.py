@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from adaptlab.fraud import neighbours
+from adaptlab.fraud import neighbours, ragged
 from adaptlab.fraud.neighbours import Geometry, select_k_nearest, within_boundary
 
 
@@ -49,8 +49,8 @@ def test_rounded_bounds_compare_like_float64():
     bounds = np.concatenate([rng.normal(0, 1, 2000), values[:2000].astype(np.float64),
                              np.nextafter(values[:2000].astype(np.float64), np.inf),
                              np.nextafter(values[:2000].astype(np.float64), -np.inf), [1e39, -1e39]])
-    up = neighbours._round_up_to(bounds, np.float32)
-    down = neighbours._round_down_to(bounds, np.float32)
+    up = ragged.round_up_to(bounds, np.float32)
+    down = ragged.round_down_to(bounds, np.float32)
     for bound, low, high in zip(bounds[::7], up[::7], down[::7]):
         assert np.array_equal(values < bound, values < low)
         assert np.array_equal(values <= bound, values <= high)

@@ -30,6 +30,8 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from adaptlab.core.system import usable_cores
+from adaptlab.fraud.ragged import (first_by_distance_then_index, kth_smallest_per_row, round_up_to,
+                                   split_at_bounds)
 
 # Target size of one block of queries: bounds the candidate lists kept per block (~1.3*k per query) and
 # the per-query vectors; the distance products themselves are computed tile by tile (TILE_VALUES).
@@ -180,7 +182,7 @@ def select_k_nearest(geo: Geometry, query: np.ndarray, pool: np.ndarray | None, 
         pool_pos, value, counts, largest = product.pairs_at_most(threshold)
     if np.any(counts < k):
         raise RuntimeError("neighbour search: approximate-distance margin violated; please report this data")
-    kth_approx = _kth_smallest_per_row(counts, value, k)
+    kth_approx = kth_smallest_per_row(counts, value, k, _WORKERS)
     col = pool_pos if pool is None else pool[pool_pos]
     margin = geo.margin(query, largest)
     any_margin = geo.margin(query)
@@ -191,11 +193,11 @@ def select_k_nearest(geo: Geometry, query: np.ndarray, pool: np.ndarray | None, 
         pool_pos, value, counts, largest = product.pairs_at_most(threshold)
         col = pool_pos if pool is None else pool[pool_pos]
         margin = geo.margin(query, largest)
-    sure, n_sure, band = _split_at_bounds(value, counts, kth_approx, 2.0 * margin)
+    sure, n_sure, band = split_at_bounds(value, counts, kth_approx, 2.0 * margin, _WORKERS)
     band_row = np.searchsorted(np.cumsum(counts), band, side="right")  # ~1% of entries looked up
     band_dist = exact_sq_distances(geo.data, query[band_row], col[band])
     wanted = k - n_sure
-    chosen, kth_distance, kth_index = _first_by_distance_then_index(band_row, col[band], band_dist, wanted,
+    chosen, kth_distance, kth_index = first_by_distance_then_index(band_row, col[band], band_dist, wanted,
                                                                     len(query))
     if not pairs:
         return Selection(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), kth_distance, kth_index)
@@ -271,7 +273,7 @@ class _Product:
 
         One cache-sized tile at a time: the product, the comparison and the extraction all touch the same
         ~2 MiB, and the (queries x pool) block never exists whole."""
-        limit = _round_up_to(limit, self.lhs.dtype)[:, None]
+        limit = round_up_to(limit, self.lhs.dtype)[:, None]
         starts = list(range(0, self.n_pool, self.tile))
         workers = min(_WORKERS, len(starts))
         share = -(-len(starts) // workers)
@@ -353,14 +355,6 @@ def _kth_of_full_rows(product: "_Product", geo: Geometry, query: np.ndarray, row
     return kth + 2.0 * geo.margin(query[rows])
 
 
-def _round_up_to(limit: np.ndarray, dtype) -> np.ndarray:
-    """The smallest values of ``dtype`` >= ``limit``: comparing in ``dtype`` against them keeps exactly the
-    entries a comparison in float64 would keep, without converting every tile to float64."""
-    with np.errstate(over="ignore"):  # beyond dtype's range: +-inf, still the right bound
-        rounded = limit.astype(dtype)
-    return np.where(rounded < limit, np.nextafter(rounded, rounded.dtype.type(np.inf)), rounded)
-
-
 def sample_stride(n_pool: int, k: int) -> int:
     """Every how many pool rows the threshold guess samples: ~2k samples (at least MIN_SAMPLE, so a small k
     is still placed well). On the reference data the guess is then ~5% of the search instead of ~12% with
@@ -391,82 +385,3 @@ def _guess_threshold(product: _Product, k: int) -> np.ndarray:
     with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(len(parts)) as pool:
         list(pool.map(guess, parts))  # list(): re-raises a thread's exception here
     return threshold
-
-
-def _row_parts(counts: np.ndarray) -> list[tuple[slice, slice]]:
-    """Contiguous (rows, entries) parts of a ragged row-major list with ``counts[r]`` entries per row, one
-    per worker thread: the per-row steps after the search run on them in parallel (numpy releases the GIL
-    in its loops), ~20 ms less on the reference data."""
-    ends = np.cumsum(counts)
-    parts = [rows for rows in np.array_split(np.arange(len(counts)), _WORKERS) if len(rows)]
-    return [(slice(rows[0], rows[-1] + 1), slice(int(ends[rows[0]] - counts[rows[0]]), int(ends[rows[-1]])))
-            for rows in parts]
-
-
-def _for_parts(work, parts: list) -> None:
-    """``work(i, rows, entries)`` for every part, in threads; re-raises a thread's exception."""
-    with ThreadPoolExecutor(max(1, len(parts))) as pool:
-        list(pool.map(lambda i: work(i, *parts[i]), range(len(parts))))
-
-
-def _kth_smallest_per_row(counts: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
-    """k-th smallest ``value`` of each row, for a ragged row-major list of ``counts[r]`` values per row
-    (>= k each). One partition per row segment: no padded (rows x longest row) copy."""
-    kth = np.empty(len(counts))
-
-    def work(_, rows: slice, entries: slice) -> None:
-        ends = (np.cumsum(counts[rows]) + entries.start).tolist()
-        starts = [entries.start] + ends[:-1]
-        kth[rows] = [np.partition(value[start:end], k - 1)[k - 1] for start, end in zip(starts, ends)]
-
-    _for_parts(work, _row_parts(counts))
-    return kth
-
-
-def _split_at_bounds(value: np.ndarray, counts: np.ndarray, centre: np.ndarray,
-                     half_width: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For a ragged row-major list (``counts[r]`` values per row, each >= 1): which values are below
-    their row's ``centre - half_width`` (mask), how many per row, and the positions of those within
-    [centre - half_width, centre + half_width].
-
-    Compared in the values' own dtype against the nearest representable bounds: the outcome of comparing in
-    float64, without float64 copies of every value (rows are contiguous runs: repeat, not gather)."""
-    low_of_row = _round_up_to(centre - half_width, value.dtype)
-    high_of_row = _round_down_to(centre + half_width, value.dtype)
-    below, n_below = np.empty(len(value), dtype=bool), np.empty(len(counts), dtype=np.int64)
-    parts = _row_parts(counts)
-    bands = [None] * len(parts)
-
-    def work(i: int, rows: slice, entries: slice) -> None:
-        run = value[entries]
-        low = np.repeat(low_of_row[rows], counts[rows])
-        is_below = np.less(run, low, out=below[entries])
-        high = np.repeat(high_of_row[rows], counts[rows])
-        bands[i] = np.flatnonzero((run >= low) & (run <= high)) + entries.start
-        n_below[rows] = np.add.reduceat(is_below, np.cumsum(counts[rows]) - counts[rows], dtype=np.int64)
-
-    _for_parts(work, parts)
-    return below, n_below, np.concatenate(bands) if bands else np.empty(0, dtype=np.int64)
-
-
-def _round_down_to(limit: np.ndarray, dtype) -> np.ndarray:
-    """The largest values of ``dtype`` <= ``limit`` (the mirror of :func:`_round_up_to`)."""
-    with np.errstate(over="ignore"):
-        rounded = limit.astype(dtype)
-    return np.where(rounded > limit, np.nextafter(rounded, rounded.dtype.type(-np.inf)), rounded)
-
-
-def _first_by_distance_then_index(row: np.ndarray, col: np.ndarray, dist: np.ndarray, wanted: np.ndarray,
-                                  n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mask of the first ``wanted[r]`` pairs of each row r in (dist, col) order, plus each row's last
-    chosen (dist, col). Small inputs (the uncertain band), so a plain lexsort is fine."""
-    order = np.lexsort((col, dist, row))
-    counts = np.bincount(row, minlength=n_rows)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank = np.empty(len(row), dtype=np.int64)
-    rank[order] = np.arange(len(row)) - starts[row[order]]
-    chosen = rank < wanted[row]
-    if np.any(counts < wanted):  # impossible while the error margin holds; never return a wrong set
-        raise RuntimeError("neighbour search: approximate-distance margin violated; please report this data")
-    last = order[starts + wanted - 1]
-    return chosen, dist[last], col[last]
