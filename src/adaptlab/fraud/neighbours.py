@@ -319,11 +319,13 @@ class _Product:
         buffer = np.empty((len(self.lhs), self.tile), dtype=self.lhs.dtype)
         below = np.empty(buffer.shape, dtype=bool)
         # the limits spread over a whole tile once: comparing against a (queries x 1) column made numpy copy
-        # each query's limit across the row on every tile, half the comparison's time
-        limits = np.ascontiguousarray(np.broadcast_to(limit, buffer.shape))
+        # each query's limit across the row on every tile, half the comparison's time. Not for tiles of very
+        # many queries (MIN_TILE_COLUMNS wide, far above TILE_VALUES), whose memory it would nearly double.
+        spread = buffer.size <= 4 * TILE_VALUES
+        limits = np.ascontiguousarray(np.broadcast_to(limit, buffer.shape)) if spread else limit
         for start in starts:
             block = self.columns(slice(start, start + self.tile), out=buffer)
-            flat = np.flatnonzero(np.less_equal(block, limits[:, :block.shape[1]],
+            flat = np.flatnonzero(np.less_equal(block, limits[:, :block.shape[1]] if spread else limits,
                                                 out=below if block is buffer else None))
             width = block.shape[1]
             # flat is sorted, so each query's entries are one run: its bounds by binary search, no division
