@@ -30,8 +30,8 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from adaptlab.core.system import usable_cores
-from adaptlab.fraud.ragged import (first_by_distance_then_index, kth_smallest_per_row, round_up_to,
-                                   split_at_bounds)
+from adaptlab.fraud.ragged import (first_by_distance_then_index, for_parts, kth_smallest_per_row, round_up_to,
+                                   row_parts, split_at_bounds)
 
 # Target size of one block of queries: bounds the candidate lists kept per block (~1.3*k per query) and
 # the per-query vectors; the distance products themselves are computed tile by tile (TILE_VALUES).
@@ -249,7 +249,8 @@ class _Product:
     def n_pool(self) -> int:
         return len(self.rhs)
 
-    def columns(self, positions: slice, rows: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    def columns(self, positions: slice, rows: np.ndarray | slice | None = None,
+                out: np.ndarray | None = None) -> np.ndarray:
         """(rows or all queries) x (the pool positions) approximate values, own entries +inf; written
         into ``out`` when it has exactly that shape."""
         lhs = self.lhs if rows is None else self.lhs[rows]
@@ -379,11 +380,10 @@ def _guess_threshold(product: _Product, k: int) -> np.ndarray:
     position = min(len(range(0, product.n_pool, stride)) - 1, math.ceil(expected + 5.0 * math.sqrt(expected)))
     threshold = np.empty(len(product.lhs), dtype=product.lhs.dtype)
 
-    def guess(rows: np.ndarray) -> None:  # queries split between the threads: the partition is half the cost
+    def guess(_, rows: slice, __) -> None:  # queries split between the threads: the partition is half the cost
         sample = product.columns(slice(0, None, stride), rows)
         threshold[rows] = np.partition(sample, position, axis=1)[:, position]
 
-    parts = [rows for rows in np.array_split(np.arange(len(threshold)), _WORKERS) if len(rows)]
-    with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(len(parts)) as pool:
-        list(pool.map(guess, parts))  # list(): re-raises a thread's exception here
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        for_parts(guess, row_parts(np.ones(len(threshold), dtype=np.int64), _WORKERS))  # one entry per query
     return threshold

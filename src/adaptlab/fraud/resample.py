@@ -138,7 +138,7 @@ class ADASYN(BaseOverSampler):
             filler.join()
         self.provenance_ = np.concatenate(provenance) if provenance else np.empty((0, 2), dtype=np.int64)
         self.steps_ = np.concatenate(steps) if steps else np.empty(0)
-        self.fallback_points_ = np.concatenate(fallback) if fallback else np.empty(0, dtype=np.int64)
+        self.fallback_points_ = _joined(fallback)
         self.sampling_strategy_ = {cls: int(plan.get(cls, 0)) for cls in self.sampling_strategy_}
         y_new = np.repeat(np.asarray(sorted(plan), dtype=y.dtype), [plan[c] for c in sorted(plan)])
         self._interpolate(X_res[len(X):], X64)
