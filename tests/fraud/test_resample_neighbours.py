@@ -149,7 +149,8 @@ def test_one_far_outlier_neither_breaks_exactness_nor_widens_the_exact_band(monk
     rng = np.random.default_rng(7)
     X = np.rint(rng.normal(0, 3, (20_000, 3)))  # integer points: many exact ties at the k-th distance
     query = np.arange(0, 20_000, 997)
-    k = 200  # n >= 4k: the strided threshold guess path
+    k = 200
+    assert neighbours.sample_stride(len(X), k) > 1  # the strided threshold guess path
     select_k_nearest(Geometry.of(X), query, None, k)
     without_outlier = sum(exact_pairs)
     X[-1] = [3e3, 0, 0]
