@@ -6,20 +6,22 @@ import pytest
 import torch
 from torch import nn
 
-from adaptlab.nli.dropout import MIN_SPLIT, FastDropout, keep_mask, use_fast_dropout
+import numpy as np
+
+from adaptlab.nli.dropout import FastDropout, keep_mask, use_fast_dropout, word_at_least
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
 def test_the_drop_rate_is_p_and_kept_values_are_scaled_by_one_over_one_minus_p(p):
     torch.manual_seed(0)
-    x = torch.randn(1_000_003, dtype=torch.float64) + 5.0  # odd size: both halves, odd word count
+    x = torch.randn(1_000_003, dtype=torch.float64) + 5.0  # not a multiple of the 8 bytes in a random word
     layer = FastDropout(p).train()
     y = layer(x)
     kept = y != 0
     rate = 1.0 - kept.double().mean().item()
     assert abs(rate - p) < 6 * math.sqrt(p * (1 - p) / x.numel())  # binomial: 6 standard deviations
     assert torch.equal(y[kept], x[kept] * (1.0 / (1.0 - p)))
-    # the two halves come from different streams and are both random
+    # no repeating pattern: the two halves differ and are both random
     half = x.numel() // 2
     first, second = kept[:half], kept[half:2 * half]
     assert not torch.equal(first, second)
@@ -32,8 +34,40 @@ def test_masks_follow_torch_manual_seed_and_change_from_call_to_call():
     torch.manual_seed(1)
     assert torch.equal(keep_mask((300, 500), 0.2, torch.float32), a)
     assert not torch.equal(a, b)
-    small = keep_mask((7, 3), 0.2, torch.float32)  # below MIN_SPLIT: one stream
-    assert small.shape == (7, 3) and 21 < MIN_SPLIT
+    assert keep_mask((7, 3), 0.2, torch.float32).shape == (7, 3)
+
+
+class _FixedWords:
+    """A bit generator stand-in that hands out a fixed stream of 64-bit words, in order."""
+
+    def __init__(self, words: np.ndarray):
+        self.words, self.used = words, 0
+
+    def random_raw(self, size: int) -> np.ndarray:
+        self.used += size
+        return self.words[self.used - size:self.used].copy()
+
+
+@pytest.mark.parametrize("threshold", [0, 1, 0x19999999 + 1, 0x80000000, 0xFF000000, 2**32 - 1])
+def test_word_at_least_decides_exactly_like_comparing_whole_32_bit_words(threshold):
+    rng = np.random.default_rng(threshold % 1000)
+    n, top_threshold = 4_099, threshold >> 24
+    # top bytes crowd around the threshold's top byte so that ties (which draw 24 more bits) are frequent
+    tops = np.clip(top_threshold + rng.integers(-1, 2, n), 0, 255).astype(np.uint8)
+    padded = np.zeros(-(-n // 8) * 8, np.uint8)
+    padded[:n] = tops
+    # ...and so do the tie words' upper 24 bits around the threshold's low 24 bits (equality decides "at least")
+    uppers = np.clip((threshold & 0xFFFFFF) + rng.integers(-1, 2, 2 * n), 0, 2**24 - 1).astype(np.uint32)
+    extra = (uppers << 8) | rng.integers(0, 256, 2 * n, dtype=np.uint32)
+    bits = _FixedWords(np.concatenate([padded.view(np.uint64), extra.view(np.uint64)]))
+    got = word_at_least(bits, n, threshold)
+    # the same decisions from whole words: top byte, then the tie words' upper 24 bits, arbitrary low bits elsewhere
+    ties = np.flatnonzero(tops == top_threshold)
+    low = rng.integers(0, 2**24, n, dtype=np.uint64)
+    low[ties] = extra[:ties.size] >> 8
+    words = (tops.astype(np.uint64) << 24) | low
+    assert ties.size > 1_000
+    assert got.dtype == bool and np.array_equal(got, words >= threshold)
 
 
 def test_gradient_is_the_same_mask_as_the_forward():

