@@ -81,6 +81,19 @@ def test_gradient_is_the_same_mask_as_the_forward():
     assert torch.allclose(x.grad, weights * kept / 0.7, rtol=1e-6, atol=0)
 
 
+def test_backward_keeps_only_the_mask_not_the_input():
+    x = torch.randn(64, 100, requires_grad=True)
+    hidden = x * 2.0
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = FastDropout(0.3).train()(hidden)
+    assert len(saved) == 1 and saved[0].shape == y.shape
+    assert saved[0].data_ptr() != hidden.data_ptr()
+    mask = saved[0]
+    assert torch.equal(mask != 0, y != 0)
+    assert torch.equal(mask[mask != 0].unique(), torch.tensor([np.float32(1.0) / np.float32(0.7)]))
+
+
 def test_eval_mode_p0_and_p1_behave_like_torch():
     x = torch.randn(50, 20)
     assert torch.equal(FastDropout(0.5).eval()(x), x)

@@ -38,7 +38,8 @@ class FastDropout(nn.Dropout):
             return super().forward(x)
         if self.p == 1.0:
             return x * 0.0
-        return _ScaleByMask.apply(x, keep_mask(x.shape, self.p, x.dtype))
+        # autograd keeps only the mask for the backward pass (x needs no gradient through it), like torch's dropout
+        return x * keep_mask(x.shape, self.p, x.dtype)
 
 
 def keep_mask(shape, p: float, dtype: torch.dtype) -> torch.Tensor:
@@ -68,20 +69,6 @@ def word_at_least(bits: np.random.BitGenerator, n: int, threshold: int) -> np.nd
     return at_least
 
 
-class _ScaleByMask(torch.autograd.Function):
-    """x * mask, keeping only the mask for the backward pass (torch's dropout keeps the same)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(mask)
-        return x * mask
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (mask,) = ctx.saved_tensors
-        return grad * mask, None
-
-
 def attention_with_fast_dropout(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                                 attention_mask: torch.Tensor | None, dropout: float = 0.0,
                                 scaling: float | None = None, **kwargs) -> tuple[torch.Tensor, None]:
@@ -93,11 +80,14 @@ def attention_with_fast_dropout(module: nn.Module, query: torch.Tensor, key: tor
     if not (module.training and dropout > 0.0 and query.device.type == "cpu"):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
-    scores = torch.matmul(query, key.transpose(2, 3)) * (query.size(-1) ** -0.5 if scaling is None else scaling)
+    # in place on the fresh product: the matmul's backward needs its inputs, not its output
+    scores = torch.matmul(query, key.transpose(2, 3)).mul_(query.size(-1) ** -0.5 if scaling is None else scaling)
     if attention_mask is not None:  # the SDPA mask: True where a query may attend, or additive floats
-        scores = (scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
-                  if attention_mask.dtype == torch.bool else scores + attention_mask)
-    probabilities = _ScaleByMask.apply(torch.softmax(scores, dim=-1), keep_mask(scores.shape, dropout, scores.dtype))
+        if attention_mask.dtype == torch.bool:
+            scores.masked_fill_(attention_mask.logical_not(), torch.finfo(scores.dtype).min)
+        else:
+            scores.add_(attention_mask)
+    probabilities = torch.softmax(scores, dim=-1) * keep_mask(scores.shape, dropout, scores.dtype)
     return torch.matmul(probabilities, value).transpose(1, 2).contiguous(), None
 
 
