@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nli_bench_common import interleaved, load_average, machine_line, mnli_pairs, run_child, set_threads, spread  # noqa: E402
+from nli_bench_common import (interleaved, load_average, machine_line, median_of, mnli_pairs, run_child,  # noqa: E402
+                              set_threads, spread)
 
 SETUPS = ["ours", "trainer-dynamic", "trainer-grouped", "trainer-maxlen"]
 # Ablations of our loop: the same run without one of its CPU speed-ups (adaptlab.nli.dropout,
@@ -111,14 +113,12 @@ def one(args) -> dict:
 
 
 def markdown(args, results: dict[str, list[dict]], loads: list[float]) -> str:
-    ours_loop = sorted(r["loop_pairs_per_s"] for r in results["ours"])[len(results["ours"]) // 2]
-    ours_wall = sorted(r["wall_pairs_per_s"] for r in results["ours"])[len(results["ours"]) // 2]
+    ours_loop, ours_wall = median_of(results["ours"], "loop_pairs_per_s"), median_of(results["ours"], "wall_pairs_per_s")
     lines = ["| setup | loop pairs/s | ours / it (loop) | same round: ours / it (loop) | end-to-end pairs/s "
              "| ours / it (end to end) | CPU s per pair |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for name, rows in results.items():
-        loop = sorted(r["loop_pairs_per_s"] for r in rows)[len(rows) // 2]
-        wall = sorted(r["wall_pairs_per_s"] for r in rows)[len(rows) // 2]
+        loop, wall = median_of(rows, "loop_pairs_per_s"), median_of(rows, "wall_pairs_per_s")
         paired = [{"ratio": mine["loop_pairs_per_s"] / theirs["loop_pairs_per_s"]}
                   for mine, theirs in zip(results["ours"], rows)]
         cpu = [{"per_pair": r["cpu_seconds"] / r["pairs"]} for r in rows]
@@ -134,7 +134,7 @@ def markdown(args, results: dict[str, list[dict]], loads: list[float]) -> str:
                  f"{args.batch_size} = {args.steps * args.batch_size} pairs per run from the first {args.pairs} "
                  f"MNLI dev-matched pairs, max_length {args.max_length}, {args.threads} torch thread(s). "
                  f"1-minute load average before each run: {min(loads):.1f}-{max(loads):.1f} "
-                 f"(median {sorted(loads)[len(loads) // 2]:.1f}). Machine: {machine_line()}.")
+                 f"(median {statistics.median(loads):.1f}). Machine: {machine_line()}.")
     return "\n".join(lines)
 
 

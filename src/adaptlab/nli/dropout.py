@@ -6,7 +6,7 @@ dropouts (the encoder's, the head's, and PEFT's ``lora_dropout`` on every adapte
 attention probabilities' dropout. Here each mask comes from NumPy's SFC64 generator: an element is kept when
 a uniform 32-bit word is >= ``round(p * 2**32)`` (the drop probability is exact to 2**-32, finer than torch's
 float32 uniform draws), decided mostly from a single random byte (:func:`word_at_least`). One thread: inside the
-training loop a second one competes with torch's own worker threads and was slower. A training step is ~1.13x
+training loop a second one competes with torch's own worker threads and was slower. A training step is ~1.21x
 faster for it (``bench/nli_speedups.py``, docs/benchmarks.md).
 
 Reproducibility: every mask's seed is one draw from torch's default CPU generator, so ``torch.manual_seed``
