@@ -118,16 +118,19 @@ def test_use_fast_dropout_converts_every_dropout_of_a_lora_model(tiny_bert_dir):
     assert model.state_dict().keys() == state.keys()  # no new parameters or buffers
 
 
-def test_attention_drops_probabilities_with_the_same_masks_and_ignores_padded_keys():
+@pytest.mark.parametrize("mask_kind", ["bool", "additive"])
+def test_attention_drops_probabilities_with_the_same_masks_and_ignores_padded_keys(mask_kind):
     from adaptlab.nli.dropout import attention_with_fast_dropout
 
     torch.manual_seed(3)
     query, key, value = (torch.randn(2, 3, 5, 4) for _ in range(3))
     allowed = torch.ones(2, 1, 5, 5, dtype=torch.bool)
     allowed[1, :, :, 3:] = False  # the second sequence has two padded positions
+    # SDPA's two mask forms: True where a query may attend, or floats added to the scores
+    given = allowed if mask_kind == "bool" else torch.zeros(2, 1, 5, 5).masked_fill(~allowed, -1e9)
     module = nn.Module().train()
     torch.manual_seed(4)
-    out, _ = attention_with_fast_dropout(module, query, key, value, allowed, dropout=0.25, scaling=0.5)
+    out, _ = attention_with_fast_dropout(module, query, key, value, given, dropout=0.25, scaling=0.5)
     torch.manual_seed(4)
     keep = keep_mask((2, 3, 5, 5), 0.25, torch.float32)
     scores = (query @ key.transpose(2, 3) * 0.5).masked_fill(~allowed, float("-inf"))
@@ -138,7 +141,7 @@ def test_attention_drops_probabilities_with_the_same_masks_and_ignores_padded_ke
     value_changed = value.clone()
     value_changed[1, :, 3:] = 1e6
     torch.manual_seed(4)
-    again, _ = attention_with_fast_dropout(module, query, key, value_changed, allowed, dropout=0.25, scaling=0.5)
+    again, _ = attention_with_fast_dropout(module, query, key, value_changed, given, dropout=0.25, scaling=0.5)
     assert torch.allclose(again, out, atol=1e-6)
 
 
@@ -164,3 +167,26 @@ def test_lora_model_trains_with_fast_attention_and_evaluates_exactly_as_before(t
     loss.backward()
     trained = [p for p in model.parameters() if p.requires_grad]
     assert torch.isfinite(loss) and all(p.grad is not None and torch.isfinite(p.grad).all() for p in trained)
+
+
+def test_attention_gradients_match_the_plain_formula_with_the_same_mask():
+    from adaptlab.nli.dropout import attention_with_fast_dropout
+
+    torch.manual_seed(6)
+    inputs = [torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True) for _ in range(3)]
+    allowed = torch.ones(2, 1, 5, 5, dtype=torch.bool)
+    allowed[0, :, :, 4:] = False
+    weights = torch.randn(2, 5, 3, 4, dtype=torch.float64)
+    torch.manual_seed(7)
+    out, _ = attention_with_fast_dropout(nn.Module().train(), *inputs, allowed, dropout=0.3, scaling=0.25)
+    (out * weights).sum().backward()
+    fast = [t.grad.clone() for t in inputs]
+
+    reference = [t.detach().clone().requires_grad_() for t in inputs]
+    torch.manual_seed(7)
+    keep = keep_mask((2, 3, 5, 5), 0.3, torch.float64)
+    query, key, value = reference
+    scores = (query @ key.transpose(2, 3) * 0.25).masked_fill(~allowed, float("-inf"))
+    ((torch.softmax(scores, dim=-1) * keep) @ value).transpose(1, 2).mul(weights).sum().backward()
+    for got, expected in zip(fast, (t.grad for t in reference)):
+        assert torch.allclose(got, expected, rtol=1e-10, atol=1e-12)
