@@ -326,9 +326,9 @@ class _Product:
         limits = np.ascontiguousarray(np.broadcast_to(limit, buffer.shape)) if spread else limit
         for start in starts:
             block = self.columns(slice(start, start + self.tile), out=buffer)
-            flat = np.flatnonzero(np.less_equal(block, limits[:, :block.shape[1]] if spread else limits,
-                                                out=below if block is buffer else None))
             width = block.shape[1]
+            # a (queries x 1) column sliced to :width stays itself, so one expression serves both layouts
+            flat = np.flatnonzero(np.less_equal(block, limits[:, :width], out=below if block is buffer else None))
             # flat is sorted, so each query's entries are one run: its bounds by binary search, no division
             bounds = np.searchsorted(flat, np.arange(len(block) + 1) * width)
             counts = np.diff(bounds)
